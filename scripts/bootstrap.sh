@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the product and its tests need on a fresh Debian machine with
+# Python 3.11: redis-server (apt, only when missing) and a venv with the package.
+# Idempotent; `make dev` and `make test` call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "bootstrap: installing redis-server with apt-get" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
+    echo "bootstrap: Python >= 3.11 is required, $("$PYTHON" --version) found" >&2
+    exit 1
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV" >&2
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e '.[dev]'
+touch "$VENV/.installed"
