@@ -1,0 +1,34 @@
+"""Every error the product raises on purpose. The docstring is the default message."""
+
+from __future__ import annotations
+
+
+class SchedulerError(Exception):
+    """The scheduler failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigError(SchedulerError):
+    """A setting is invalid."""
+
+
+class InvalidEvent(SchedulerError):
+    """The event is invalid."""
+
+    def __init__(self, message: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BeyondHorizon(InvalidEvent):
+    """The event is due beyond the immediate horizon and no cold tier is configured."""
+
+
+class ServiceUnavailable(SchedulerError):
+    """A backing service (Redis, Kafka, ClickHouse or Temporal) is unavailable."""
+
+
+class StartupError(SchedulerError):
+    """An embedded service did not start."""

@@ -1,0 +1,1 @@
+"""The hot tier: events due within the immediate horizon, in Redis, fired by the executor."""

@@ -1,0 +1,347 @@
+"""The executor: claim due events, produce them to their topics, then ack.
+
+    loop:  claim a batch (Lua, atomic, leased)  ->  produce all  ->  ack / retry / dead-letter
+           nothing due?  sleep until the head is due, or a wake-up, or the idle interval
+
+At-least-once: an event is forgotten only after the broker acknowledged it (or its dead
+letter). An executor that dies leaves leases that expire; the reaper in any executor
+returns those events to pending and they fire again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from scheduler import metrics
+from scheduler.hot.backoff import retry_delay
+from scheduler.hot.breaker import CircuitBreaker, State
+from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
+from scheduler.kafka import is_retryable, is_unavailable
+from scheduler.models import Event
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    batch_size: int = 500
+    lease_seconds: float = 30.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 300.0
+    idle_interval: float = 5.0
+    dead_letter_topic: str = "delayed_events.dlq"
+    node_id: str = ""
+    breaker_threshold: int = 5
+    breaker_reset_seconds: float = 10.0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ExecutorConfig:
+        return cls(
+            batch_size=s.executor_batch_size,
+            lease_seconds=s.lease_seconds,
+            max_attempts=s.max_attempts,
+            retry_base_seconds=s.retry_base_seconds,
+            retry_max_seconds=s.retry_max_seconds,
+            idle_interval=s.redis_processing_interval,
+            dead_letter_topic=s.dead_letter_topic,
+            node_id=s.node_id,
+            breaker_threshold=s.breaker_failure_threshold,
+            breaker_reset_seconds=s.breaker_reset_seconds,
+        )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one claimed event; fed to analytics and the benchmark."""
+
+    event: Event
+    status: str  # success | retry | dead_letter | skipped
+    executed_at: float  # broker ack time for success, else decision time
+    attempt: int  # 1-based delivery attempt
+    error: str | None = None
+    node_id: str = ""
+
+
+OutcomeHandler = Callable[[list[Outcome]], Awaitable[None]]
+
+
+def kafka_headers(ev: Event, attempt: int) -> list[tuple[str, bytes]]:
+    headers = [(k, v.encode()) for k, v in ev.headers.items()]
+    headers += [
+        ("schedule_id", ev.schedule_id.encode()),
+        ("correlation_id", (ev.correlation_id or "").encode()),
+        ("entity_type", ev.entity_type.encode()),
+        ("action", ev.action.encode()),
+        ("scheduled_at", datetime.fromtimestamp(ev.scheduled_at, UTC).isoformat().encode()),
+        ("attempt", str(attempt).encode()),
+    ]
+    return headers
+
+
+def _stamp(fut: asyncio.Future[object], at: dict[int, float], i: int) -> None:
+    fut.add_done_callback(lambda _f: at.__setitem__(i, time.time()))
+
+
+@dataclass(slots=True)
+class _Plan:
+    ack: list[str] = field(default_factory=list)
+    release: list[Release] = field(default_factory=list)
+    dead: list[tuple[Claimed, str, str]] = field(default_factory=list)  # (item, reason, error)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(
+        self,
+        store: HotStore,
+        producer: AIOKafkaProducer,
+        config: ExecutorConfig,
+        *,
+        on_outcomes: OutcomeHandler | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.producer = producer
+        self.config = config
+        self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_reset_seconds)
+        self.on_outcomes = on_outcomes
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.running = False
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Fire events until stop(); also reaps expired leases and listens for wake-ups."""
+        self.running = True
+        helpers = [
+            asyncio.create_task(self._reap_loop(), name="reaper"),
+            asyncio.create_task(self._listen_wakeups(), name="wakeup-listener"),
+        ]
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if await self.run_once() == 0:
+                        await self._idle()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # Redis blip: log, back off, keep going
+                    log.exception("executor iteration failed; retrying in 1s")
+                    await self._sleep(1.0)
+        finally:
+            self.running = False
+            for t in helpers:
+                t.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Claim and fire one batch; returns how many events it claimed."""
+        if self.breaker.state is State.OPEN:
+            await self._sleep(self.breaker.wait_seconds())
+            return 0
+        limit = 1 if self.breaker.state is State.HALF_OPEN else self.config.batch_size
+        now = self.clock()
+        batch = await self.store.claim(now, limit, now + self.config.lease_seconds)
+        if batch.items:
+            metrics.CLAIM_BATCH.observe(len(batch.items))
+            await self._fire(batch)
+        return len(batch.items)
+
+    async def _idle(self) -> None:
+        head = await self.store.next_due()
+        wait = self.config.idle_interval
+        if head is not None:
+            wait = min(wait, max(0.0, head - self.clock()))
+        await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _listen_wakeups(self) -> None:
+        pubsub = self.store.redis.pubsub()
+        try:
+            while True:
+                try:
+                    await pubsub.subscribe(self.store.keys.wakeup)
+                    async for msg in pubsub.listen():
+                        if msg["type"] == "message":
+                            self._wake.set()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # connection lost: the idle interval still bounds waits
+                    log.warning("wake-up subscription lost; resubscribing", exc_info=True)
+                    await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _reap_loop(self) -> None:
+        every = max(0.05, min(self.config.lease_seconds / 3, 5.0))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                n = await self.store.reap(self.clock())
+            except Exception:
+                log.warning("reaping expired leases failed", exc_info=True)
+                continue
+            if n:
+                metrics.LEASES_REAPED.inc(n)
+                log.warning("returned %d events whose executor lease expired", n)
+                self._wake.set()
+
+    # --- one batch -----------------------------------------------------------------------
+
+    async def _fire(self, batch: ClaimedBatch) -> None:
+        cfg = self.config
+        plan = _Plan()
+        now = self.clock()
+        sends: list[tuple[Claimed, asyncio.Future[object]]] = []
+        acked_at: dict[int, float] = {}
+        for item in batch.items:
+            ev = item.event
+            if item.attempts >= cfg.max_attempts:
+                plan.dead.append((item, "retries_exhausted", f"{item.attempts} attempts failed"))
+            elif now > ev.scheduled_at + ev.max_delay_seconds:
+                plan.ack.append(ev.schedule_id)
+                plan.outcomes.append(
+                    self._outcome(item, "skipped", now, "later than max_delay_seconds")
+                )
+            else:
+                try:
+                    fut = await self.producer.send(
+                        ev.topic,
+                        ev.body,
+                        key=(ev.correlation_id or ev.schedule_id).encode(),
+                        headers=kafka_headers(ev, item.attempts + 1),
+                    )
+                except Exception as exc:  # refused before sending (e.g. too large)
+                    fut = asyncio.get_running_loop().create_future()
+                    fut.set_exception(exc)
+                _stamp(fut, acked_at, len(sends))
+                sends.append((item, fut))
+        results = await asyncio.gather(*(f for _, f in sends), return_exceptions=True)
+        await self._classify(sends, results, acked_at, plan)
+        if plan.dead:
+            await self._dead_letter(plan)
+        if plan.ack:
+            await self.store.ack(batch.token, plan.ack)
+        if plan.release:
+            await self.store.release(batch.token, plan.release)
+        for o in plan.outcomes:
+            metrics.EVENTS_EXECUTED.labels(o.status).inc()
+        if self.on_outcomes and plan.outcomes:
+            await self.on_outcomes(plan.outcomes)
+
+    async def _classify(
+        self,
+        sends: list[tuple[Claimed, asyncio.Future[object]]],
+        results: list[object],
+        acked_at: dict[int, float],
+        plan: _Plan,
+    ) -> None:
+        cfg = self.config
+        failures = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+        if sends and len(failures) < len(sends):
+            self.breaker.record_success()
+        outage = bool(failures) and len(failures) == len(sends)
+        outage = outage and all(is_unavailable(e) for _, e in failures)
+        if outage and not await self._broker_reachable():
+            # The broker is down: not the events' fault, so no attempt is counted. They go
+            # back to pending and the breaker stops further claims until a probe succeeds.
+            self.breaker.record_failure()
+            retry_at = self.clock() + min(cfg.breaker_reset_seconds, cfg.retry_max_seconds)
+            for item, _ in sends:
+                plan.release.append(Release(item.event.schedule_id, retry_at, False))
+            log.warning("broker unreachable: %d events returned to pending", len(sends))
+            return
+        for i, (item, _) in enumerate(sends):
+            res = results[i]
+            if not isinstance(res, BaseException):
+                at = acked_at.get(i, self.clock())
+                metrics.FIRING_LATENESS.observe(max(0.0, at - item.event.scheduled_at))
+                plan.ack.append(item.event.schedule_id)
+                plan.outcomes.append(self._outcome(item, "success", at))
+                continue
+            error = f"{type(res).__name__}: {res}"
+            attempt = item.attempts + 1
+            if is_retryable(res) and attempt < cfg.max_attempts:
+                delay = retry_delay(attempt, cfg.retry_base_seconds, cfg.retry_max_seconds)
+                plan.release.append(Release(item.event.schedule_id, self.clock() + delay, True))
+                plan.outcomes.append(self._outcome(item, "retry", self.clock(), error))
+            else:
+                reason = "retries_exhausted" if is_retryable(res) else "permanent_error"
+                plan.dead.append((item, reason, error))
+
+    async def _dead_letter(self, plan: _Plan) -> None:
+        """Produce failed events to the dead-letter topic, then ack them there.
+
+        If even that fails they go back to pending (no attempt counted) to be tried again
+        after the longest backoff: nothing that was accepted is dropped.
+        """
+        cfg = self.config
+        futs = []
+        for item, reason, error in plan.dead:
+            ev = item.event
+            headers = [
+                *kafka_headers(ev, item.attempts + 1),
+                ("x-dlq-stage", b"publish"),
+                ("x-dlq-reason", reason.encode()),
+                ("x-dlq-error", error.encode()[:1024]),
+                ("x-original-topic", ev.topic.encode()),
+            ]
+            try:
+                futs.append(
+                    await self.producer.send(
+                        cfg.dead_letter_topic, ev.body, key=ev.schedule_id.encode(), headers=headers
+                    )
+                )
+            except Exception as exc:
+                f = asyncio.get_running_loop().create_future()
+                f.set_exception(exc)
+                futs.append(f)
+        results = await asyncio.gather(*futs, return_exceptions=True)
+        later = self.clock() + cfg.retry_max_seconds
+        for (item, reason, error), res in zip(plan.dead, results, strict=True):
+            if isinstance(res, BaseException):
+                log.error(
+                    "dead-lettering %s failed (%s); keeping it pending",
+                    item.event.schedule_id,
+                    res,
+                )
+                plan.release.append(Release(item.event.schedule_id, later, False))
+            else:
+                metrics.DEAD_LETTERS.labels("publish").inc()
+                plan.ack.append(item.event.schedule_id)
+                plan.outcomes.append(
+                    self._outcome(item, "dead_letter", self.clock(), f"{reason}: {error}")
+                )
+
+    async def _broker_reachable(self) -> bool:
+        client = self.producer.client
+        for broker in client.cluster.brokers():
+            try:
+                if await asyncio.wait_for(client.ready(broker.nodeId), 5.0):
+                    return True
+            except Exception:
+                continue
+        return False
+
+    def _outcome(self, item: Claimed, status: str, at: float, error: str | None = None) -> Outcome:
+        return Outcome(item.event, status, at, item.attempts + 1, error, self.config.node_id)

@@ -1,0 +1,79 @@
+"""Every Redis key the hot tier uses, in one place.
+
+`scheduled_events` is the runbook's key: a sorted set, member = schedule_id, score =
+scheduled_at in Unix seconds. Operators read and (in emergencies) trim it with redis-cli,
+so its name and score must not change. The other keys share its name as a prefix so
+`redis-cli keys "*scheduled*"` lists them all.
+
+A prefix (SCHEDULES_REDIS_KEY_PREFIX) isolates deployments and tests sharing one Redis.
+The hot tier needs a single Redis (or a primary with replicas): its scripts touch
+several keys, including per-priority keys named inside the script, so Redis Cluster is
+not supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = ""
+
+    def _k(self, name: str) -> str:
+        return f"{self.prefix}scheduled_events{name}"
+
+    @property
+    def scheduled(self) -> str:
+        """ZSET schedule_id -> scheduled_at (Unix s): every pending, unclaimed event."""
+        return self._k("")
+
+    @property
+    def payloads(self) -> str:
+        """HASH schedule_id -> compact payload (scheduler.codec), pending or in flight."""
+        return self._k(":payload")
+
+    @property
+    def priorities(self) -> str:
+        """HASH schedule_id -> priority, only for pending events whose priority is not 0."""
+        return self._k(":priority")
+
+    @property
+    def levels(self) -> str:
+        """ZSET of the non-zero priorities that have pending events (member = score)."""
+        return self._k(":levels")
+
+    @property
+    def level_prefix(self) -> str:
+        """Prefix of the per-priority ZSETs `...:level:<priority>` (schedule_id -> time)."""
+        return self._k(":level:")
+
+    @property
+    def inflight(self) -> str:
+        """ZSET schedule_id -> lease deadline (Unix s) of claimed events."""
+        return self._k(":inflight")
+
+    @property
+    def leases(self) -> str:
+        """HASH schedule_id -> "token|scheduled_at|priority" of claimed events."""
+        return self._k(":lease")
+
+    @property
+    def attempts(self) -> str:
+        """HASH schedule_id -> failed delivery attempts so far (absent = 0)."""
+        return self._k(":attempts")
+
+    @property
+    def fence(self) -> str:
+        """Counter handing out fencing tokens, one per claimed batch."""
+        return self._k(":fence")
+
+    @property
+    def stats(self) -> str:
+        """HASH of outcome counters (executed, skipped, retried, dead_lettered, ...)."""
+        return self._k(":stats")
+
+    @property
+    def wakeup(self) -> str:
+        """Pub/Sub channel: published when an event earlier than the head arrives."""
+        return self._k(":wakeup")

@@ -1,0 +1,198 @@
+"""The Redis hot tier: every multi-key change is one short Lua script (see lua/)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from scheduler import codec
+from scheduler.hot.keys import Keys
+from scheduler.models import Event
+
+# Scripts run atomically and block Redis while they run, so every call is bounded:
+# ~10 µs of script time per event keeps a 1,000-event call near 10 ms.
+SCHEDULE_CHUNK = 500
+RELEASE_CHUNK = 1000
+REAP_LIMIT = 1000
+CLAIM_MAX = 5000
+MAX_SKIP = 1000
+
+
+class CancelResult(enum.StrEnum):
+    """What a cancel found. Truthy when something was cancelled."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    UNKNOWN = "unknown"
+
+    def __bool__(self) -> bool:
+        return self is not CancelResult.UNKNOWN
+
+
+@dataclass(slots=True)
+class Claimed:
+    event: Event
+    attempts: int  # failed delivery attempts before this one
+
+
+@dataclass(slots=True)
+class ClaimedBatch:
+    token: int
+    items: list[Claimed]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    schedule_id: str
+    at: float  # new scheduled time (Unix s)
+    count_attempt: bool
+
+
+def _script(redis: Redis, name: str) -> AsyncScript:
+    source = resources.files("scheduler.hot").joinpath("lua", f"{name}.lua").read_text()
+    return redis.register_script(source)
+
+
+class HotStore:
+    """Schedule, claim, ack, release, reap and cancel events in Redis."""
+
+    def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
+        self.redis = redis
+        self.keys = keys or Keys()
+        self._schedule = _script(redis, "schedule")
+        self._claim = _script(redis, "claim")
+        self._ack = _script(redis, "ack")
+        self._release = _script(redis, "release")
+        self._reap = _script(redis, "reap")
+        self._cancel = _script(redis, "cancel")
+
+    async def schedule(self, events: Sequence[Event]) -> list[bool]:
+        """Store events; True per event that was new, False for a known schedule_id."""
+        k = self.keys
+        added: list[bool] = []
+        for start in range(0, len(events), SCHEDULE_CHUNK):
+            args: list[Any] = [k.level_prefix, k.wakeup]
+            for ev in events[start : start + SCHEDULE_CHUNK]:
+                args += (ev.schedule_id, repr(ev.scheduled_at), ev.priority, codec.encode(ev))
+            result = await self._schedule(
+                keys=[k.scheduled, k.payloads, k.priorities, k.levels], args=args
+            )
+            added += [bool(x) for x in result]
+        return added
+
+    async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:
+        """Atomically take up to `limit` due events (priority order) under one lease."""
+        k = self.keys
+        raw = await self._claim(
+            keys=[
+                k.scheduled,
+                k.payloads,
+                k.priorities,
+                k.levels,
+                k.inflight,
+                k.leases,
+                k.attempts,
+                k.fence,
+            ],
+            args=[k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP],
+        )
+        items = []
+        for i in range(1, len(raw), 3):
+            sid = raw[i].decode()
+            items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
+        return ClaimedBatch(int(raw[0]), items)
+
+    async def ack(self, token: int, schedule_ids: Iterable[str]) -> int:
+        """Forget delivered events whose lease `token` still holds; returns how many."""
+        ids = list(schedule_ids)
+        k = self.keys
+        n = 0
+        for start in range(0, len(ids), RELEASE_CHUNK):
+            n += await self._ack(
+                keys=[k.inflight, k.leases, k.payloads, k.attempts],
+                args=[token, *ids[start : start + RELEASE_CHUNK]],
+            )
+        return n
+
+    async def release(self, token: int, releases: Sequence[Release]) -> int:
+        """Return claimed events to pending at new times (retries, unfired events)."""
+        k = self.keys
+        n = 0
+        for start in range(0, len(releases), RELEASE_CHUNK):
+            args: list[Any] = [k.level_prefix, token]
+            for r in releases[start : start + RELEASE_CHUNK]:
+                args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
+            n += await self._release(
+                keys=[k.inflight, k.leases, k.scheduled, k.priorities, k.levels, k.attempts],
+                args=args,
+            )
+        return n
+
+    async def reap(self, now: float, limit: int = REAP_LIMIT) -> int:
+        """Return events whose lease expired before `now` to pending; returns how many."""
+        k = self.keys
+        total = 0
+        while True:
+            n = int(
+                await self._reap(
+                    keys=[
+                        k.inflight,
+                        k.leases,
+                        k.scheduled,
+                        k.priorities,
+                        k.levels,
+                        k.attempts,
+                        k.payloads,
+                    ],
+                    args=[k.level_prefix, repr(now), limit],
+                )
+            )
+            total += n
+            if n < limit:
+                return total
+
+    async def cancel(self, schedule_id: str) -> CancelResult:
+        k = self.keys
+        state = await self._cancel(
+            keys=[
+                k.scheduled,
+                k.payloads,
+                k.priorities,
+                k.levels,
+                k.inflight,
+                k.leases,
+                k.attempts,
+            ],
+            args=[k.level_prefix, schedule_id],
+        )
+        return CancelResult(state.decode() if isinstance(state, bytes) else state)
+
+    async def next_due(self) -> float | None:
+        """Scheduled time of the earliest pending event, or None when there is none."""
+        head = await self.redis.zrange(self.keys.scheduled, 0, 0, withscores=True)
+        return float(head[0][1]) if head else None
+
+    async def counts(self) -> dict[str, int]:
+        k = self.keys
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(k.scheduled)
+            pipe.zcard(k.inflight)
+            pending, inflight = await pipe.execute()
+        return {"pending": int(pending), "in_flight": int(inflight)}
+
+    async def get(self, schedule_id: str) -> tuple[str, Event] | None:
+        """The stored event and its state ('pending' or 'in_flight'), if in the hot tier."""
+        k = self.keys
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(k.payloads, schedule_id)
+            pipe.zscore(k.inflight, schedule_id)
+            payload, lease = await pipe.execute()
+        if payload is None:
+            return None
+        return ("in_flight" if lease is not None else "pending"), codec.decode(schedule_id, payload)

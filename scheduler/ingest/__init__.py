@@ -1,0 +1,1 @@
+"""Ingest from Kafka: the delayed-topic consumer and the producer-side helper."""

@@ -1,0 +1,148 @@
+"""Consume the delayed topic: parse envelopes, store events, then commit offsets.
+
+Per batch: valid events are stored through the router (pipelined Lua calls), bad ones
+are produced to the dead-letter topic with the reason in headers, and only when both
+are done is the offset committed. If a store fails (Redis down) the same batch is
+retried with backoff and nothing is committed, so a crash loses nothing; redelivered
+messages keep their schedule_id and so stay one event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from scheduler import metrics
+from scheduler.errors import BeyondHorizon, InvalidEvent
+from scheduler.ingest.envelope import dead_letter_headers, parse_envelope
+from scheduler.models import Event, Limits
+from scheduler.router import Router
+
+log = logging.getLogger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+class DelayedEventsConsumer:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        router: Router,
+        limits: Limits,
+        dead_letter_topic: str,
+        *,
+        batch_size: int = 2000,
+        max_dead_letter_bytes: int = 1_048_576,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.router = router
+        self.limits = limits
+        self.dead_letter_topic = dead_letter_topic
+        self.batch_size = batch_size
+        self.max_dead_letter_bytes = max_dead_letter_bytes
+        self.clock = clock
+        self._stopping = asyncio.Event()
+        self.running = False
+        self.totals = BatchResult()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                records = [r for recs in batches.values() for r in recs]
+                if not records:
+                    continue
+                if await self._until_done(partial(self.handle, records)):
+                    await self._until_done(self.consumer.commit)
+        finally:
+            self.running = False
+
+    async def _until_done(self, step: Callable[[], object]) -> bool:
+        """Run `step` until it succeeds; False if asked to stop first (nothing committed)."""
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                result = step()
+                if asyncio.iscoroutine(result):
+                    await result
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ingest step failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return False
+
+    async def handle(self, records: list[Record]) -> BatchResult:
+        """Store or dead-letter every record of one batch. Raises if either fails."""
+        started = time.perf_counter()
+        now = self.clock()
+        events: list[Event] = []
+        rejected: list[tuple[Record, str, str]] = []
+        for rec in records:
+            try:
+                ev = parse_envelope(rec, self.limits, now)
+                self.router.check(ev, now)
+                events.append(ev)
+            except InvalidEvent as exc:
+                reason = "beyond_horizon" if isinstance(exc, BeyondHorizon) else "invalid"
+                rejected.append((rec, reason, str(exc)))
+        result = BatchResult()
+        if events:
+            stored = await self.router.store(events, now)
+            result.stored = sum(s.added for s in stored)
+            result.duplicates = len(stored) - result.stored
+            for s in stored:
+                if s.added:
+                    metrics.EVENTS_SCHEDULED.labels("kafka", s.tier.value).inc()
+        if rejected:
+            await self._dead_letter(rejected)
+            result.dead_lettered = len(rejected)
+        self.totals.stored += result.stored
+        self.totals.duplicates += result.duplicates
+        self.totals.dead_lettered += result.dead_lettered
+        metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    async def _dead_letter(self, rejected: list[tuple[Record, str, str]]) -> None:
+        futures = []
+        for rec, reason, error in rejected:
+            log.warning("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, error)
+            headers = dead_letter_headers(rec, reason, error)
+            value = rec.value
+            if value is not None and len(value) > self.max_dead_letter_bytes:
+                # Too large to produce anywhere: keep the head and say where the whole
+                # message still is (the delayed topic, until its retention ends).
+                headers.append(("x-dlq-truncated-from", str(len(value)).encode()))
+                value = value[: self.max_dead_letter_bytes]
+            futures.append(
+                await self.producer.send(
+                    self.dead_letter_topic, value, key=rec.key, headers=headers
+                )
+            )
+        await asyncio.gather(*futures)
+        metrics.EVENTS_REJECTED.labels("kafka").inc(len(rejected))
+        metrics.DEAD_LETTERS.labels("ingest").inc(len(rejected))

@@ -1,0 +1,91 @@
+"""Kafka clients built from Settings, topic creation, and producer error classification."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
+
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Room on top of the body for headers and record framing, so that any body we accept
+# (SCHEDULES_MAX_BODY_BYTES) fits in one produce request.
+_REQUEST_OVERHEAD = 64 * 1024
+
+_UNAVAILABLE = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError)
+
+
+def make_producer(settings: Settings, *, linger_ms: int | None = None) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=settings.idempotent_producer,
+        linger_ms=settings.kafka_linger_ms if linger_ms is None else linger_ms,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        max_request_size=settings.max_body_bytes + settings.max_header_bytes + _REQUEST_OVERHEAD,
+        max_batch_size=1024 * 1024,
+        client_id=f"hybrid-scheduler-{settings.node_id or 'node'}",
+    )
+
+
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str | None = None
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id or settings.consumer_group,
+        enable_auto_commit=False,  # offsets are committed only once events are stored
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+        request_timeout_ms=max(settings.kafka_request_timeout_ms, 40_000),
+    )
+
+
+async def ensure_topics(
+    settings: Settings, topics: Iterable[str], *, partitions: int = 4, wait: float = 30.0
+) -> None:
+    """Create the topics that do not exist yet (idempotent; safe with other nodes)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
+    )
+    await asyncio.wait_for(admin.start(), wait)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
+        if not missing:
+            return
+        with contextlib.suppress(TopicAlreadyExistsError):  # another node was first
+            await admin.create_topics(
+                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+            )
+        log.info("created Kafka topics %s", missing)
+    finally:
+        await admin.close()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The broker could not be reached: no fault of the event, so it trips the breaker."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Worth trying the same event again later (as opposed to dead-lettering it now)."""
+    if is_unavailable(exc):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))

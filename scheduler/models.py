@@ -1,0 +1,209 @@
+"""The event: what callers send (`ScheduleRequest`) and what the tiers store (`Event`).
+
+One validation path serves the Python API, the HTTP API and the Kafka envelope, so a
+bad event gets the same clear message whichever way it came in.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from scheduler.errors import InvalidEvent
+
+TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+SCHEDULE_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+INT32 = 2**31 - 1
+# Header names the executor sets on every published event; callers may not set them.
+RESERVED_HEADERS = frozenset(
+    {"schedule_id", "correlation_id", "entity_type", "action", "scheduled_at", "attempt"}
+)
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_schedule_id() -> str:
+    """A 26-character ULID: sortable by creation time, short enough to keep Redis lean."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def is_legal_topic(name: str) -> bool:
+    return bool(TOPIC_RE.match(name)) and name not in {".", ".."}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 1_048_576
+    max_headers: int = 64
+    max_header_bytes: int = 16_384
+    default_max_delay_seconds: int = 86400
+
+
+class ScheduleRequest(BaseModel):
+    """An event to publish later: the design doc's fields, as callers send them."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=None)
+
+    topic: str = Field(description="Kafka topic to publish to.", examples=["user.notifications"])
+    body: str | dict[str, Any] | list[Any] = Field(
+        description="Message value. A string is sent as its UTF-8 bytes; JSON is serialised.",
+        examples=['{"user_id": 123}'],
+    )
+    entity_type: str = Field("", max_length=255, examples=["user"])
+    action: str = Field("", max_length=255, examples=["send_reminder"])
+    scheduled_at: AwareDatetime | None = Field(
+        None, description="When to publish (timezone-aware). Exactly one of this or delay."
+    )
+    delay_seconds: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="Publish this many seconds from now."
+    )
+    schedule_id: str | None = Field(
+        None, description="Idempotency key; generated when absent.", examples=["reminder-123"]
+    )
+    correlation_id: str | None = Field(None, max_length=255, examples=["reminder-123"])
+    headers: dict[str, str] = Field(default_factory=dict, examples=[{"priority": "high"}])
+    max_delay_seconds: int | None = Field(
+        None, ge=0, le=INT32, description="Skip (do not publish) if this late. Default 86400."
+    )
+    priority: int = Field(0, ge=-INT32, le=INT32, description="Higher fires first in a backlog.")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if not is_legal_topic(v):
+            raise ValueError(
+                "must be 1-249 characters of letters, digits, '.', '_' or '-' "
+                "(a legal Kafka topic name)"
+            )
+        return v
+
+    @field_validator("schedule_id")
+    @classmethod
+    def _schedule_id(cls, v: str | None) -> str | None:
+        if v is not None and not SCHEDULE_ID_RE.match(v):
+            raise ValueError("must be 1-128 characters of letters, digits and . _ : @ -")
+        return v
+
+    @model_validator(mode="after")
+    def _one_time(self) -> ScheduleRequest:
+        if (self.scheduled_at is None) == (self.delay_seconds is None):
+            raise ValueError("give exactly one of scheduled_at or delay_seconds")
+        return self
+
+
+def body_bytes(body: str | dict[str, Any] | list[Any]) -> bytes:
+    if isinstance(body, str):
+        return body.encode()
+    return orjson.dumps(body)
+
+
+@dataclass(slots=True)
+class Event:
+    """A validated event, as stored. Times are Unix seconds (floats keep microseconds)."""
+
+    schedule_id: str
+    topic: str
+    body: bytes
+    scheduled_at: float
+    entity_type: str = ""
+    action: str = ""
+    correlation_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    max_delay_seconds: int = 86400
+    priority: int = 0
+    created_at: float = 0.0
+
+    @property
+    def scheduled_at_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.scheduled_at, UTC)
+
+
+def _check_limits(req: ScheduleRequest, body: bytes, limits: Limits) -> None:
+    if len(body) > limits.max_body_bytes:
+        raise InvalidEvent(
+            f"body is {len(body)} bytes; the limit is {limits.max_body_bytes}", field="body"
+        )
+    if len(req.headers) > limits.max_headers:
+        raise InvalidEvent(
+            f"{len(req.headers)} headers; the limit is {limits.max_headers}", field="headers"
+        )
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in req.headers.items())
+    if size > limits.max_header_bytes:
+        raise InvalidEvent(
+            f"headers total {size} bytes; the limit is {limits.max_header_bytes}", field="headers"
+        )
+    reserved = sorted(RESERVED_HEADERS.intersection(req.headers))
+    if reserved:
+        raise InvalidEvent(
+            f"header names {reserved} are reserved: the scheduler sets them on every event",
+            field="headers",
+        )
+
+
+def to_event(req: ScheduleRequest, limits: Limits, now: float, base: float | None = None) -> Event:
+    """Resolve a request into an Event. `base` is what delay_seconds counts from."""
+    body = body_bytes(req.body)
+    _check_limits(req, body, limits)
+    if req.scheduled_at is not None:
+        at = req.scheduled_at.timestamp()
+    else:
+        assert req.delay_seconds is not None
+        at = (now if base is None else base) + req.delay_seconds
+    if not math.isfinite(at) or at > 253402300799:  # 9999-12-31, ClickHouse's DateTime64 max
+        raise InvalidEvent("scheduled time is out of range", field="scheduled_at")
+    return Event(
+        schedule_id=req.schedule_id or new_schedule_id(),
+        topic=req.topic,
+        body=body,
+        scheduled_at=at,
+        entity_type=req.entity_type,
+        action=req.action,
+        correlation_id=req.correlation_id,
+        headers=dict(req.headers),
+        max_delay_seconds=(
+            limits.default_max_delay_seconds
+            if req.max_delay_seconds is None
+            else req.max_delay_seconds
+        ),
+        priority=req.priority,
+        created_at=now,
+    )
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, naming the field: `delay_seconds: must be >= 0`."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "event"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_request(data: dict[str, Any] | bytes | str) -> ScheduleRequest:
+    """Validate a request from a dict or JSON, raising InvalidEvent naming the fields."""
+    try:
+        if isinstance(data, dict):
+            return ScheduleRequest.model_validate(data)
+        return ScheduleRequest.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]["loc"] if exc.errors() else ()
+        raise InvalidEvent(
+            describe_validation_error(exc), field=str(first[0]) if first else None
+        ) from None

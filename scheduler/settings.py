@@ -1,0 +1,182 @@
+"""All configuration, read once from the environment by each entry point.
+
+Names and defaults follow the design doc (004). Nothing imports a settings singleton:
+entry points build `Settings()` and pass it down.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scheduler.errors import ConfigError
+
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def env(name: str, default: object, **kw: object) -> object:
+    """A field read from exactly the environment variable `name` (case-insensitive)."""
+    return Field(default, validation_alias=AliasChoices(name), **kw)  # type: ignore[call-overload]
+
+
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", populate_by_name=True, env_file=None
+    )
+
+    # --- tiers (design doc names) ---------------------------------------------------
+    immediate_horizon_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_IMMEDIATE_HORIZON_SECONDS",
+        86400,
+        description="Events due within this many seconds go to the Redis hot tier.",
+    )
+    transfer_horizon_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_TRANSFER_HORIZON_SECONDS",
+        3600,
+        description="The sync moves cold events due within this many seconds into Redis.",
+    )
+    clickhouse_sync_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL", 300, description="Seconds between syncs."
+    )
+    redis_processing_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_REDIS_PROCESSING_INTERVAL",
+        5,
+        description="Longest idle wait of the executor; it wakes earlier for due events.",
+    )
+    execution_history_ttl_days: int = env(  # type: ignore[assignment]
+        "SCHEDULES_EXECUTION_HISTORY_TTL_DAYS", 90, ge=1
+    )
+    analytics_enabled: bool = env("SCHEDULES_ANALYTICS_ENABLED", True)  # type: ignore[assignment]
+    analytics_batch_size: int = env(  # type: ignore[assignment]
+        "SCHEDULES_ANALYTICS_BATCH_SIZE", 1000, ge=1, le=1_000_000
+    )
+
+    # --- connections (unset = embedded service started by `hybrid-scheduler dev`) ------
+    redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")  # type: ignore[assignment]
+    kafka_bootstrap_servers: str = env(  # type: ignore[assignment]
+        "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"
+    )
+    clickhouse_url: str | None = env(  # type: ignore[assignment]
+        "CLICKHOUSE_URL",
+        None,
+        description="http(s)://user:pass@host:port/db of a ClickHouse server; unset = embedded.",
+    )
+    clickhouse_path: Path = env(  # type: ignore[assignment]
+        "SCHEDULES_CLICKHOUSE_PATH", Path(".dev/clickhouse")
+    )
+    temporal_address: str = env("TEMPORAL_ADDRESS", "127.0.0.1:7233")  # type: ignore[assignment]
+    temporal_namespace: str = env("TEMPORAL_NAMESPACE", "default")  # type: ignore[assignment]
+    temporal_task_queue: str = env(  # type: ignore[assignment]
+        "SCHEDULES_TEMPORAL_TASK_QUEUE", "schedules"
+    )
+    api_host: str = env("SCHEDULES_API_HOST", "127.0.0.1")  # type: ignore[assignment]
+    api_port: int = env("SCHEDULES_API_PORT", 8000, ge=1, le=65535)  # type: ignore[assignment]
+
+    # --- Kafka ------------------------------------------------------------------------
+    delayed_topic: str = env("KAFKA_DELAYED_TOPIC_NAME", "delayed_events")  # type: ignore[assignment]
+    dead_letter_topic: str = env(  # type: ignore[assignment]
+        "KAFKA_DEAD_LETTER_TOPIC_NAME", "delayed_events.dlq"
+    )
+    consumer_group: str = env(  # type: ignore[assignment]
+        "KAFKA_CONSUMER_GROUP", "hybrid-scheduler"
+    )
+    kafka_idempotent_producer: bool | None = env(  # type: ignore[assignment]
+        "KAFKA_IDEMPOTENT_PRODUCER",
+        None,
+        description="Unset = on, except for the embedded broker, which does not support it.",
+    )
+    kafka_request_timeout_ms: int = env(  # type: ignore[assignment]
+        "KAFKA_REQUEST_TIMEOUT_MS", 10_000, ge=100
+    )
+    kafka_linger_ms: int = env("KAFKA_LINGER_MS", 2, ge=0, le=1000)  # type: ignore[assignment]
+    ingest_batch_size: int = env(  # type: ignore[assignment]
+        "SCHEDULES_INGEST_BATCH_SIZE", 2000, ge=1, le=100_000
+    )
+
+    # --- hot tier / executor ----------------------------------------------------------
+    redis_key_prefix: str = env("SCHEDULES_REDIS_KEY_PREFIX", "")  # type: ignore[assignment]
+    executor_batch_size: int = env(  # type: ignore[assignment]
+        "SCHEDULES_EXECUTOR_BATCH_SIZE", 500, ge=1, le=5000
+    )
+    lease_seconds: PositiveSeconds = env("SCHEDULES_LEASE_SECONDS", 30)  # type: ignore[assignment]
+    max_attempts: int = env("SCHEDULES_MAX_ATTEMPTS", 5, ge=1, le=100)  # type: ignore[assignment]
+    retry_base_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_RETRY_BASE_SECONDS", 1
+    )
+    retry_max_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_RETRY_MAX_SECONDS", 300
+    )
+    breaker_failure_threshold: int = env(  # type: ignore[assignment]
+        "SCHEDULES_BREAKER_FAILURE_THRESHOLD", 5, ge=1
+    )
+    breaker_reset_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_BREAKER_RESET_SECONDS", 10
+    )
+    default_max_delay_seconds: int = env(  # type: ignore[assignment]
+        "SCHEDULES_DEFAULT_MAX_DELAY_SECONDS", 86400, ge=0
+    )
+
+    # --- input limits -----------------------------------------------------------------
+    max_body_bytes: int = env("SCHEDULES_MAX_BODY_BYTES", 1_048_576, ge=1)  # type: ignore[assignment]
+    max_headers: int = env("SCHEDULES_MAX_HEADERS", 64, ge=0)  # type: ignore[assignment]
+    max_header_bytes: int = env("SCHEDULES_MAX_HEADER_BYTES", 16_384, ge=1)  # type: ignore[assignment]
+
+    # --- process ----------------------------------------------------------------------
+    node_id: str = env("SCHEDULES_NODE_ID", "")  # type: ignore[assignment]
+    dev_dir: Path = env("SCHEDULES_DEV_DIR", Path(".dev"))  # type: ignore[assignment]
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = env(  # type: ignore[assignment]
+        "SCHEDULES_LOG_LEVEL", "INFO"
+    )
+
+    @field_validator("delayed_topic", "dead_letter_topic")
+    @classmethod
+    def _legal_topic(cls, v: str) -> str:
+        if not _TOPIC_RE.match(v) or v in {".", ".."}:
+            raise ValueError(f"{v!r} is not a legal Kafka topic name")
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _horizons(self) -> Settings:
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError("SCHEDULES_RETRY_MAX_SECONDS must be >= SCHEDULES_RETRY_BASE_SECONDS")
+        if self.delayed_topic == self.dead_letter_topic:
+            raise ValueError(
+                "KAFKA_DEAD_LETTER_TOPIC_NAME must differ from KAFKA_DELAYED_TOPIC_NAME"
+            )
+        return self
+
+    @property
+    def idempotent_producer(self) -> bool:
+        return True if self.kafka_idempotent_producer is None else self.kafka_idempotent_producer
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets `field` (for error messages and docs)."""
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    return str(alias.choices[0])
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning a validation error into one naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err["loc"] else ""
+            name = env_name(loc) if loc in Settings.model_fields else loc.upper() or "settings"
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
