@@ -32,3 +32,21 @@ class ServiceUnavailable(SchedulerError):
 
 class StartupError(SchedulerError):
     """An embedded service did not start."""
+
+
+class ClickHouseQueryError(SchedulerError):
+    """ClickHouse rejected a statement."""
+
+    code: int | None = None  # ClickHouse's error code (60 = unknown table, ...), if known
+
+
+class MigrationError(SchedulerError):
+    """The ClickHouse schema does not match the migration files."""
+
+
+class PendingMigrations(MigrationError):
+    """ClickHouse has migrations that were not applied: run `hybrid-scheduler migrate`."""
+
+
+class MigrationChecksumMismatch(MigrationError):
+    """A ClickHouse migration file changed after it was applied; add a new migration instead."""

@@ -151,6 +151,13 @@ class Settings(BaseSettings):
     def _horizons(self) -> Settings:
         if self.retry_max_seconds < self.retry_base_seconds:
             raise ValueError("SCHEDULES_RETRY_MAX_SECONDS must be >= SCHEDULES_RETRY_BASE_SECONDS")
+        if self.lease_seconds < 2 * self.kafka_request_timeout_ms / 1000:
+            # A lease that ends while the executor still waits for the broker lets another
+            # executor claim and fire the same event again.
+            raise ValueError(
+                "SCHEDULES_LEASE_SECONDS must be at least twice KAFKA_REQUEST_TIMEOUT_MS "
+                f"({self.lease_seconds}s < 2 x {self.kafka_request_timeout_ms}ms)"
+            )
         if self.delayed_topic == self.dead_letter_topic:
             raise ValueError(
                 "KAFKA_DEAD_LETTER_TOPIC_NAME must differ from KAFKA_DELAYED_TOPIC_NAME"

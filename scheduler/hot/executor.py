@@ -143,7 +143,7 @@ class Executor:
             self.running = False
             for t in helpers:
                 t.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.wait(helpers, timeout=5.0)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -189,8 +189,9 @@ class Executor:
                     log.warning("wake-up subscription lost; resubscribing", exc_info=True)
                     await asyncio.sleep(1.0)
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # Bounded: closing a connection whose read was just cancelled can hang.
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
 
     async def _reap_loop(self) -> None:
         every = max(0.05, min(self.config.lease_seconds / 3, 5.0))

@@ -1,0 +1,205 @@
+"""Real services, started once per test session; each test is isolated by names.
+
+Redis and the Tansu Kafka-protocol broker run as child processes on free ports (see
+scheduler.runtime.services). A test gets its own Redis key prefix and its own topic
+names, so tests never see each other's data and nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
+
+from scheduler.hot.keys import Keys
+from scheduler.hot.store import HotStore
+from scheduler.kafka import make_producer
+from scheduler.runtime.services import ManagedProcess, free_port, start_kafka, start_redis
+from scheduler.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_server(services_dir: Path) -> Iterator[ManagedProcess]:
+    proc = start_redis(free_port(), services_dir / "redis")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(services_dir: Path) -> Iterator[ManagedProcess]:
+    proc = start_kafka(free_port(), services_dir / "kafka")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(redis_server: ManagedProcess, kafka_broker: ManagedProcess, uid: str) -> Settings:
+    """Settings pointing at the session's services, with this test's own names."""
+    return Settings(
+        redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
+        kafka_bootstrap_servers=f"127.0.0.1:{kafka_broker.port}",
+        redis_key_prefix=f"t{uid}:",
+        delayed_topic=f"delayed-{uid}",
+        dead_letter_topic=f"dlq-{uid}",
+        consumer_group=f"group-{uid}",
+        kafka_idempotent_producer=False,
+        redis_processing_interval=0.5,
+        lease_seconds=5,
+        kafka_request_timeout_ms=2000,
+        breaker_reset_seconds=0.5,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def hot(redis: Redis, settings: Settings) -> HotStore:
+    return HotStore(redis, Keys(settings.redis_key_prefix))
+
+
+@pytest.fixture
+async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    p = make_producer(settings)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+class TopicReader:
+    """Reads every message of one topic from the beginning (no consumer group)."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.messages: list[object] = []
+
+    async def read(self, n: int, timeout: float = 30.0) -> list:  # type: ignore[type-arg]
+        """Wait until at least `n` messages arrived in total; returns all of them."""
+
+        async def fill() -> None:
+            while len(self.messages) < n:
+                batch = await self.consumer.getmany(timeout_ms=100)
+                for recs in batch.values():
+                    self.messages.extend(recs)
+
+        await asyncio.wait_for(fill(), timeout)
+        return self.messages
+
+    async def settle(self, quiet: float = 1.0) -> list:  # type: ignore[type-arg]
+        """Read until nothing new arrives for `quiet` seconds; returns all messages."""
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=int(quiet * 1000))
+            if not batch:
+                return self.messages
+            for recs in batch.values():
+                self.messages.extend(recs)
+
+
+@pytest.fixture
+async def read_topic(settings: Settings) -> AsyncIterator[object]:
+    consumers: list[AIOKafkaConsumer] = []
+
+    async def open_reader(topic: str) -> TopicReader:
+        c = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            auto_offset_reset="earliest",
+            group_id=None,
+            metadata_max_age_ms=500,
+        )
+        await c.start()
+        consumers.append(c)
+        return TopicReader(c)
+
+    yield open_reader
+    for c in consumers:
+        await c.stop()
+
+
+@pytest.fixture
+async def start_executor(settings: Settings) -> AsyncIterator[object]:
+    """Run real executors (own Redis client and producer) for the test's duration."""
+    from dataclasses import replace
+
+    from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
+
+    running: list[tuple[Executor, asyncio.Task[None], Redis]] = []
+
+    async def start(
+        outcomes: list[Outcome] | None = None,
+        settings_: Settings | None = None,
+        **overrides: object,
+    ) -> Executor:
+        s = settings_ or settings
+        client = Redis.from_url(s.redis_url)
+        producer = make_producer(s)
+        await producer.start()
+
+        async def record(batch: list[Outcome]) -> None:
+            if outcomes is not None:
+                outcomes.extend(batch)
+
+        ex = Executor(
+            HotStore(client, Keys(s.redis_key_prefix)),
+            producer,
+            replace(ExecutorConfig.from_settings(s), **overrides),  # type: ignore[arg-type]
+            on_outcomes=record,
+        )
+        running.append((ex, asyncio.create_task(ex.run()), client))
+        return ex
+
+    yield start
+    for ex, task, client in running:
+        ex.stop()
+        done, _ = await asyncio.wait([task], timeout=15)
+        if not done:
+            task.print_stack()
+        await asyncio.wait_for(task, 1)
+        await ex.producer.stop()
+        await client.aclose()
+
+
+async def eventually(check: object, timeout: float = 10.0, interval: float = 0.02) -> object:
+    """Poll `check()` (sync or async) until it returns a truthy value; return it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def drained(hot: HotStore) -> object:
+    """`await drained()` is True once the test's hot tier holds nothing pending or in flight."""
+
+    async def check() -> bool:
+        async def empty() -> bool:
+            return await hot.counts() == {"pending": 0, "in_flight": 0}
+
+        return bool(await eventually(empty))
+
+    return check
