@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from redis.asyncio import Redis
 
 from scheduler.hot.store import CancelResult, HotStore, Release
