@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -60,7 +61,7 @@ async def test_killed_executor_loses_nothing(
                 if not held:
                     proc.send_signal(signal.SIGCONT)
             else:
-                time.sleep(0.001)
+                await asyncio.sleep(0.001)
         assert held, "the executor process never held a lease"
         assert (await hot.counts())["pending"] > 0, "it finished before it could be killed"
     finally:
