@@ -74,7 +74,7 @@ async def test_beyond_the_horizon_is_refused_until_a_cold_tier_exists(settings: 
 
 async def test_unreachable_redis_is_a_clear_error(settings: Settings) -> None:
     svc = SchedulerService(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
-    with pytest.raises(ServiceUnavailable, match="Redis at redis://127.0.0.1:1/0"):
+    with pytest.raises(ServiceUnavailable, match=r"Redis at redis://127\.0\.0\.1:1/0"):
         await svc.start()
 
 

@@ -41,7 +41,7 @@ class Rows(NamedTuple):
     """A result as column names plus row tuples: cheaper than dicts for big results."""
 
     columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
 
 
 class ClickHouse:
@@ -78,7 +78,7 @@ class ClickHouse:
 
         def run(client: Client) -> Rows:
             result = client.query(sql, parameters=dict(params or {}))
-            return Rows(tuple(result.column_names), list(result.result_rows))
+            return Rows(tuple(result.column_names), result.result_rows)
 
         return await self._call(run)
 
@@ -93,9 +93,10 @@ class ClickHouse:
             await self._call(lambda c: c.insert(table, rows, column_names=list(column_names)))
 
     async def close(self) -> None:
-        """Close every client. Calls already running finish first."""
-        self._closed = True
-        await asyncio.to_thread(self._close_all)
+        """Close every client. Calls already running finish first; later ones fail."""
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._close_all)
 
     def _close_all(self) -> None:
         for _ in range(self._pool_size):
@@ -115,27 +116,25 @@ class ClickHouse:
             try:
                 client = self._idle.get_nowait()
             except queue.Empty:
-                client = self._connect()
+                client = self._guarded(lambda: self._new_client(self.database))
+                self._created.append(client)
             try:
-                return fn(client)
-            except OperationalError as exc:
-                raise ServiceUnavailable(f"ClickHouse ({self.transport}): {exc}") from exc
-            except DriverError as exc:
-                error = ClickHouseQueryError(str(exc))
-                error.code = getattr(exc, "code", None)
-                raise error from exc
+                return self._guarded(lambda: fn(client))
             finally:
                 self._idle.put(client)
         finally:
             self._slots.get_nowait()
 
-    def _connect(self) -> Client:
+    def _guarded(self, fn: Callable[[], T]) -> T:
+        """Run `fn`, turning driver errors into the product's own."""
         try:
-            client = self._new_client(self.database)
-        except OperationalError as exc:
+            return fn()
+        except OperationalError as exc:  # connection refused/reset, timeouts, 503
             raise ServiceUnavailable(f"ClickHouse ({self.transport}): {exc}") from exc
-        self._created.append(client)
-        return client
+        except DriverError as exc:
+            error = ClickHouseQueryError(str(exc))
+            error.code = getattr(exc, "code", None)
+            raise error from exc
 
     async def ensure_database(self) -> None:
         """Create this database if it does not exist yet (tests, first embedded start)."""
@@ -147,12 +146,12 @@ class ClickHouse:
                     "SELECT 1 FROM system.databases WHERE name = {db:String}",
                     parameters={"db": self.database},
                 ).result_rows
-                if not exists:
+                if not exists:  # checked first: the user may lack CREATE on a server
                     client.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(self.database)}")
             finally:
                 client.close()
 
-        await asyncio.to_thread(create)
+        await asyncio.to_thread(self._guarded, create)
 
 
 class EmbeddedClickHouse(ClickHouse):

@@ -30,6 +30,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import chdb.session
 
+# chdb ships no type hints; one Any-typed name keeps mypy --strict quiet and honest.
+_Session: Any = chdb.session.Session
+
 # URL parameters that steer the HTTP exchange itself; everything else is a setting.
 _TRANSPORT_PARAMS = frozenset(
     {
@@ -92,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients pool their connections
     server: _ShimServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # no per-request access log on stderr
 
     def do_GET(self) -> None:
@@ -169,7 +172,7 @@ class _ShimServer(ThreadingHTTPServer):
         sql = raw[: insert.end()].decode() if insert else raw.decode()
         if self.readonly and statement_kind(sql) not in _READ_STATEMENTS:
             raise QueryRefused(f"only {', '.join(sorted(_READ_STATEMENTS))} are allowed here")
-        session = chdb.session.Session(self.path)
+        session = _Session(self.path)
         try:
             database = params.get("database") or headers.get("X-ClickHouse-Database")
             if database:
@@ -216,7 +219,9 @@ class _ShimServer(ThreadingHTTPServer):
             "Content-Type": "application/octet-stream",
             "X-ClickHouse-Format": fmt,
             "X-ClickHouse-Timezone": "UTC",
-            "X-ClickHouse-Summary": json.dumps({k: str(v) for k, v in summary.items()}),
+            "X-ClickHouse-Summary": json.dumps(
+                {k: str(v) for k, v in summary.items()}, separators=(",", ":")
+            ),
         }
 
 
@@ -230,7 +235,8 @@ class HttpShim:
     def __init__(
         self, path: str | Path, *, host: str = "127.0.0.1", port: int = 0, readonly: bool = False
     ) -> None:
-        self._server = _ShimServer((host, port), str(path), readonly)
+        # chdb compares engine paths literally: use the spelling EmbeddedClickHouse uses.
+        self._server = _ShimServer((host, port), str(Path(path).resolve()), readonly)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="chdb-http-shim", daemon=True
         )

@@ -25,7 +25,12 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _BOOTSTRAP = MIGRATIONS_DIR / "schema_migrations.sql"
 _FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # One token of SQL that may contain a ';' that does not end a statement.
-_TOKEN = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"|;|[^-/'`\";]+|.", re.S)  # fmt: skip
+_TOKEN = re.compile(
+    r"--[^\n]*|/\*.*?\*/"  # comments
+    r"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\""  # strings, quoted names
+    r"|;|[^-/'`\";]+|.",
+    re.S,
+)
 _TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((?:_CAST\()?(\d+)")
 RESULTS_TABLE = "schedule_execution_results"
 
@@ -43,7 +48,8 @@ class Migration:
 
 def split_statements(sql: str) -> list[str]:
     """Split a file on top-level ';' (not inside strings, quoted names or comments)."""
-    statements, current = [], []
+    statements: list[str] = []
+    current: list[str] = []
     for token in _TOKEN.findall(sql):
         if token == ";":
             statements.append("".join(current))
