@@ -1,0 +1,1 @@
+"""`make bench`: the hot path's speed and memory on this machine, as JSON."""
