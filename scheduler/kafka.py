@@ -10,12 +10,19 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    InvalidTopicError,
     KafkaConnectionError,
-    KafkaError,
     KafkaTimeoutError,
+    MessageSizeTooLargeError,
     NodeNotReadyError,
+    PolicyViolationError,
+    RecordListTooLargeError,
     RequestTimedOutError,
     TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+    UnsupportedVersionError,
 )
 
 from scheduler.settings import Settings
@@ -27,6 +34,20 @@ log = logging.getLogger(__name__)
 _REQUEST_OVERHEAD = 64 * 1024
 
 _UNAVAILABLE = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError)
+_PERMANENT = (
+    MessageSizeTooLargeError,  # too large for this producer or broker
+    RecordListTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    PolicyViolationError,
+    UnsupportedVersionError,
+    UnsupportedForMessageFormatError,
+)
+
+
+def max_request_bytes(settings: Settings) -> int:
+    return settings.max_body_bytes + settings.max_header_bytes + _REQUEST_OVERHEAD
 
 
 def make_producer(settings: Settings, *, linger_ms: int | None = None) -> AIOKafkaProducer:
@@ -36,7 +57,7 @@ def make_producer(settings: Settings, *, linger_ms: int | None = None) -> AIOKaf
         enable_idempotence=settings.idempotent_producer,
         linger_ms=settings.kafka_linger_ms if linger_ms is None else linger_ms,
         request_timeout_ms=settings.kafka_request_timeout_ms,
-        max_request_size=settings.max_body_bytes + settings.max_header_bytes + _REQUEST_OVERHEAD,
+        max_request_size=max_request_bytes(settings),
         max_batch_size=1024 * 1024,
         client_id=f"hybrid-scheduler-{settings.node_id or 'node'}",
     )
@@ -85,7 +106,10 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Worth trying the same event again later (as opposed to dead-lettering it now)."""
-    if is_unavailable(exc):
-        return True
-    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+    """Worth trying the same event again later (as opposed to dead-lettering it now).
+
+    Only errors that certainly fail again are permanent. Anything else, a broker's
+    generic UnknownError included, is retried with backoff up to SCHEDULES_MAX_ATTEMPTS:
+    a glitch must not send good events to the dead-letter topic.
+    """
+    return not isinstance(exc, _PERMANENT)

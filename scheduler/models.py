@@ -139,6 +139,8 @@ def _check_limits(req: ScheduleRequest, body: bytes, limits: Limits) -> None:
         raise InvalidEvent(
             f"body is {len(body)} bytes; the limit is {limits.max_body_bytes}", field="body"
         )
+    if not req.headers:
+        return
     if len(req.headers) > limits.max_headers:
         raise InvalidEvent(
             f"{len(req.headers)} headers; the limit is {limits.max_headers}", field="headers"

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     executor_batch_size: int = env(  # type: ignore[assignment]
         "SCHEDULES_EXECUTOR_BATCH_SIZE", 500, ge=1, le=5000
     )
+    executor_concurrent_batches: int = env(  # type: ignore[assignment]
+        "SCHEDULES_EXECUTOR_CONCURRENT_BATCHES", 4, ge=1, le=64
+    )
     lease_seconds: PositiveSeconds = env("SCHEDULES_LEASE_SECONDS", 30)  # type: ignore[assignment]
     max_attempts: int = env("SCHEDULES_MAX_ATTEMPTS", 5, ge=1, le=100)  # type: ignore[assignment]
     retry_base_seconds: PositiveSeconds = env(  # type: ignore[assignment]

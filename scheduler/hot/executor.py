@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,8 +25,9 @@ from aiokafka import AIOKafkaProducer
 from scheduler import metrics
 from scheduler.hot.backoff import retry_delay
 from scheduler.hot.breaker import CircuitBreaker, State
+from scheduler.hot.produce import BatchProducer, Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
-from scheduler.kafka import is_retryable, is_unavailable
+from scheduler.kafka import is_retryable, is_unavailable, max_request_bytes
 from scheduler.models import Event
 from scheduler.settings import Settings
 
@@ -43,6 +46,10 @@ class ExecutorConfig:
     node_id: str = ""
     breaker_threshold: int = 5
     breaker_reset_seconds: float = 10.0
+    # Batches claimed and being produced at once: while one batch waits for the broker's
+    # ack, the next is claimed and sent, so a backlog drains at CPU speed, not RTT speed.
+    concurrent_batches: int = 4
+    max_request_bytes: int = 1_048_576 + 16_384 + 65_536
 
     @classmethod
     def from_settings(cls, s: Settings) -> ExecutorConfig:
@@ -57,6 +64,8 @@ class ExecutorConfig:
             node_id=s.node_id,
             breaker_threshold=s.breaker_failure_threshold,
             breaker_reset_seconds=s.breaker_reset_seconds,
+            concurrent_batches=s.executor_concurrent_batches,
+            max_request_bytes=max_request_bytes(s),
         )
 
 
@@ -75,6 +84,19 @@ class Outcome:
 OutcomeHandler = Callable[[list[Outcome]], Awaitable[None]]
 
 
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_utc(ts: float) -> bytes:
+    """`2026-11-23T06:33:43.694000+00:00`, as datetime.isoformat() gives, but cheap: a
+    backlog fires many events per second, so the seconds part is formatted once."""
+    us = round(ts * 1_000_000)
+    second, micro = divmod(us, 1_000_000)
+    return f"{_iso_second(second)}.{micro:06d}+00:00".encode()
+
+
 def kafka_headers(ev: Event, attempt: int) -> list[tuple[str, bytes]]:
     headers = [(k, v.encode()) for k, v in ev.headers.items()]
     headers += [
@@ -82,14 +104,16 @@ def kafka_headers(ev: Event, attempt: int) -> list[tuple[str, bytes]]:
         ("correlation_id", (ev.correlation_id or "").encode()),
         ("entity_type", ev.entity_type.encode()),
         ("action", ev.action.encode()),
-        ("scheduled_at", datetime.fromtimestamp(ev.scheduled_at, UTC).isoformat().encode()),
+        ("scheduled_at", iso_utc(ev.scheduled_at)),
         ("attempt", str(attempt).encode()),
     ]
     return headers
 
 
-def _stamp(fut: asyncio.Future[object], at: dict[int, float], i: int) -> None:
-    fut.add_done_callback(lambda _f: at.__setitem__(i, time.time()))
+def _message(item: Claimed) -> Message:
+    ev = item.event
+    key = (ev.correlation_id or ev.schedule_id).encode()
+    return Message(ev.topic, key, ev.body, kafka_headers(ev, item.attempts + 1))
 
 
 @dataclass(slots=True)
@@ -112,6 +136,7 @@ class Executor:
     ) -> None:
         self.store = store
         self.producer = producer
+        self.batches = BatchProducer(producer, config.max_request_bytes)
         self.config = config
         self.breaker = CircuitBreaker(config.breaker_threshold, config.breaker_reset_seconds)
         self.on_outcomes = on_outcomes
@@ -129,18 +154,32 @@ class Executor:
             asyncio.create_task(self._reap_loop(), name="reaper"),
             asyncio.create_task(self._listen_wakeups(), name="wakeup-listener"),
         ]
+        slots = asyncio.Semaphore(self.config.concurrent_batches)
+        firing: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping.is_set():
+                await slots.acquire()
                 try:
-                    if await self.run_once() == 0:
-                        await self._idle()
-                except asyncio.CancelledError:
-                    raise
+                    batch = await self._claim()
                 except Exception:  # Redis blip: log, back off, keep going
-                    log.exception("executor iteration failed; retrying in 1s")
+                    slots.release()
+                    log.exception("claiming failed; retrying in 1s")
                     await self._sleep(1.0)
+                    continue
+                if batch is None:
+                    slots.release()
+                    await self._idle()
+                    continue
+                task = asyncio.create_task(self._fire_guarded(batch))
+                firing.add(task)
+                task.add_done_callback(firing.discard)
+                task.add_done_callback(lambda _t: slots.release())
         finally:
             self.running = False
+            # Let claimed batches finish (ack or release); any left when this times out
+            # keep their leases, which expire and make the events fire elsewhere.
+            if firing:
+                await asyncio.wait(firing, timeout=self.config.lease_seconds)
             for t in helpers:
                 t.cancel()
             await asyncio.wait(helpers, timeout=5.0)
@@ -150,17 +189,32 @@ class Executor:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Claim and fire one batch; returns how many events it claimed."""
+        """Claim and fire one batch in place; returns how many events it claimed."""
+        batch = await self._claim()
+        if batch is None:
+            return 0
+        await self._fire(batch)
+        return len(batch.items)
+
+    async def _claim(self) -> ClaimedBatch | None:
+        """The next due batch, or None when nothing is due or the breaker is open."""
         if self.breaker.state is State.OPEN:
             await self._sleep(self.breaker.wait_seconds())
-            return 0
+            return None
         limit = 1 if self.breaker.state is State.HALF_OPEN else self.config.batch_size
         now = self.clock()
         batch = await self.store.claim(now, limit, now + self.config.lease_seconds)
-        if batch.items:
-            metrics.CLAIM_BATCH.observe(len(batch.items))
+        if not batch.items:
+            return None
+        metrics.CLAIM_BATCH.observe(len(batch.items))
+        return batch
+
+    async def _fire_guarded(self, batch: ClaimedBatch) -> None:
+        try:
             await self._fire(batch)
-        return len(batch.items)
+        except Exception:
+            # Whatever was not acked or released keeps its lease and fires again later.
+            log.exception("firing a batch of %d failed", len(batch.items))
 
     async def _idle(self) -> None:
         head = await self.store.next_due()
@@ -213,8 +267,7 @@ class Executor:
         cfg = self.config
         plan = _Plan()
         now = self.clock()
-        sends: list[tuple[Claimed, asyncio.Future[object]]] = []
-        acked_at: dict[int, float] = {}
+        sending: list[Claimed] = []
         for item in batch.items:
             ev = item.event
             if item.attempts >= cfg.max_attempts:
@@ -225,60 +278,43 @@ class Executor:
                     self._outcome(item, "skipped", now, "later than max_delay_seconds")
                 )
             else:
-                try:
-                    fut = await self.producer.send(
-                        ev.topic,
-                        ev.body,
-                        key=(ev.correlation_id or ev.schedule_id).encode(),
-                        headers=kafka_headers(ev, item.attempts + 1),
-                    )
-                except Exception as exc:  # refused before sending (e.g. too large)
-                    fut = asyncio.get_running_loop().create_future()
-                    fut.set_exception(exc)
-                _stamp(fut, acked_at, len(sends))
-                sends.append((item, fut))
-        results = await asyncio.gather(*(f for _, f in sends), return_exceptions=True)
-        await self._classify(sends, results, acked_at, plan)
+                sending.append(item)
+        results = await self.batches.produce(
+            [_message(item) for item in sending], self._produce_timeout()
+        )
+        await self._classify(sending, results, plan)
         if plan.dead:
             await self._dead_letter(plan)
         if plan.ack:
             await self.store.ack(batch.token, plan.ack)
         if plan.release:
             await self.store.release(batch.token, plan.release)
-        for o in plan.outcomes:
-            metrics.EVENTS_EXECUTED.labels(o.status).inc()
+        for status, n in Counter(o.status for o in plan.outcomes).items():
+            metrics.EVENTS_EXECUTED.labels(status).inc(n)
         if self.on_outcomes and plan.outcomes:
             await self.on_outcomes(plan.outcomes)
 
-    async def _classify(
-        self,
-        sends: list[tuple[Claimed, asyncio.Future[object]]],
-        results: list[object],
-        acked_at: dict[int, float],
-        plan: _Plan,
-    ) -> None:
+    async def _classify(self, items: list[Claimed], results: list[Result], plan: _Plan) -> None:
         cfg = self.config
-        failures = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
-        if sends and len(failures) < len(sends):
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if len(failures) < len(items):
             self.breaker.record_success()
-        outage = bool(failures) and len(failures) == len(sends)
-        outage = outage and all(is_unavailable(e) for _, e in failures)
+        outage = bool(failures) and len(failures) == len(items)
+        outage = outage and all(is_unavailable(e) for e in failures)
         if outage and not await self._broker_reachable():
             # The broker is down: not the events' fault, so no attempt is counted. They go
             # back to pending and the breaker stops further claims until a probe succeeds.
             self.breaker.record_failure()
             retry_at = self.clock() + min(cfg.breaker_reset_seconds, cfg.retry_max_seconds)
-            for item, _ in sends:
+            for item in items:
                 plan.release.append(Release(item.event.schedule_id, retry_at, False))
-            log.warning("broker unreachable: %d events returned to pending", len(sends))
+            log.warning("broker unreachable: %d events returned to pending", len(items))
             return
-        for i, (item, _) in enumerate(sends):
-            res = results[i]
+        for item, res in zip(items, results, strict=True):
             if not isinstance(res, BaseException):
-                at = acked_at.get(i, self.clock())
-                metrics.FIRING_LATENESS.observe(max(0.0, at - item.event.scheduled_at))
+                metrics.FIRING_LATENESS.observe(max(0.0, res - item.event.scheduled_at))
                 plan.ack.append(item.event.schedule_id)
-                plan.outcomes.append(self._outcome(item, "success", at))
+                plan.outcomes.append(self._outcome(item, "success", res))
                 continue
             error = f"{type(res).__name__}: {res}"
             attempt = item.attempts + 1
@@ -297,7 +333,7 @@ class Executor:
         after the longest backoff: nothing that was accepted is dropped.
         """
         cfg = self.config
-        futs = []
+        messages = []
         for item, reason, error in plan.dead:
             ev = item.event
             headers = [
@@ -307,17 +343,10 @@ class Executor:
                 ("x-dlq-error", error.encode()[:1024]),
                 ("x-original-topic", ev.topic.encode()),
             ]
-            try:
-                futs.append(
-                    await self.producer.send(
-                        cfg.dead_letter_topic, ev.body, key=ev.schedule_id.encode(), headers=headers
-                    )
-                )
-            except Exception as exc:
-                f = asyncio.get_running_loop().create_future()
-                f.set_exception(exc)
-                futs.append(f)
-        results = await asyncio.gather(*futs, return_exceptions=True)
+            messages.append(
+                Message(cfg.dead_letter_topic, ev.schedule_id.encode(), ev.body, headers)
+            )
+        results = await self.batches.produce(messages, self._produce_timeout())
         later = self.clock() + cfg.retry_max_seconds
         for (item, reason, error), res in zip(plan.dead, results, strict=True):
             if isinstance(res, BaseException):
@@ -334,15 +363,21 @@ class Executor:
                     self._outcome(item, "dead_letter", self.clock(), f"{reason}: {error}")
                 )
 
+    def _produce_timeout(self) -> float:
+        """Half the lease for producing, a quarter for the reachability probe: a batch
+        is always acked or released before its lease ends, so no other executor fires
+        it meanwhile and no attempt is counted for a slow broker."""
+        return self.config.lease_seconds / 2
+
     async def _broker_reachable(self) -> bool:
-        client = self.producer.client
-        for broker in client.cluster.brokers():
-            try:
-                if await asyncio.wait_for(client.ready(broker.nodeId), 5.0):
-                    return True
-            except Exception:
-                continue
-        return False
+        """A real round trip (a metadata request), not just an open socket: a hung
+        broker keeps its connections but answers nothing."""
+        wait = min(5.0, self.config.lease_seconds / 4)
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), wait)
+        except Exception:
+            return False
+        return True
 
     def _outcome(self, item: Claimed, status: str, at: float, error: str | None = None) -> Outcome:
         return Outcome(item.event, status, at, item.attempts + 1, error, self.config.node_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -73,18 +74,28 @@ class HotStore:
         self._cancel = _script(redis, "cancel")
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
-        """Store events; True per event that was new, False for a known schedule_id."""
+        """Store events; True per event that was new, False for a known schedule_id.
+
+        Large inputs go as several bounded script calls in one pipelined round trip: each
+        call is atomic, and a failure part-way leaves whole chunks stored, which a retry
+        of the same events completes without duplicates (schedule_id is the key).
+        """
+        if not events:
+            return []
         k = self.keys
-        added: list[bool] = []
-        for start in range(0, len(events), SCHEDULE_CHUNK):
-            args: list[Any] = [k.level_prefix, k.wakeup]
-            for ev in events[start : start + SCHEDULE_CHUNK]:
-                args += (ev.schedule_id, repr(ev.scheduled_at), ev.priority, codec.encode(ev))
-            result = await self._schedule(
-                keys=[k.scheduled, k.payloads, k.priorities, k.levels], args=args
-            )
-            added += [bool(x) for x in result]
-        return added
+        keys = [k.scheduled, k.payloads, k.priorities, k.levels]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(events), SCHEDULE_CHUNK):
+                blob = msgpack.packb(
+                    [
+                        (ev.schedule_id, ev.scheduled_at, ev.priority, codec.encode(ev))
+                        for ev in events[start : start + SCHEDULE_CHUNK]
+                    ],
+                    use_bin_type=False,  # Redis's Lua cmsgpack predates the bin type
+                )
+                await self._schedule(keys=keys, args=[k.level_prefix, k.wakeup, blob], client=pipe)
+            results = await pipe.execute()
+        return [bool(x) for chunk in results for x in chunk]
 
     async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:
         """Atomically take up to `limit` due events (priority order) under one lease."""
