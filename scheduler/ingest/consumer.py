@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from scheduler import metrics
 from scheduler.errors import BeyondHorizon, InvalidEvent
@@ -29,6 +30,15 @@ from scheduler.router import Router
 log = logging.getLogger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A parsed batch: events to store and records to dead-letter (with reasons)."""
+
+    now: float
+    events: list[Event] = field(default_factory=list)
+    rejected: list[tuple[Record, str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -68,16 +78,46 @@ class DelayedEventsConsumer:
 
     async def run(self) -> None:
         self.running = True
+        # One batch is stored (and then committed) in the background while the next is
+        # fetched and parsed: Redis works on one core while we parse on the other.
+        # Batches still finish, and commit, strictly in order.
+        storing: asyncio.Task[bool] | None = None
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
                 records = [r for recs in batches.values() for r in recs]
                 if not records:
                     continue
-                if await self._until_done(partial(self.handle, records)):
-                    await self._until_done(self.consumer.commit)
+                prepared = self.prepare(records)
+                if storing is not None and not await storing:
+                    break  # stopping before that batch was stored: nothing committed
+                offsets = {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
+                storing = asyncio.create_task(
+                    self._store_then_commit(prepared, offsets), name="ingest-store"
+                )
         finally:
+            if storing is not None:
+                await storing
             self.running = False
+
+    async def _store_then_commit(
+        self, prepared: Prepared, offsets: dict[TopicPartition, int]
+    ) -> bool:
+        """Store a batch (retrying until done), then commit its offsets. False if asked
+        to stop before it was stored: then nothing is committed."""
+        if not await self._until_done(partial(self.store, prepared)):
+            return False
+        await self._commit(offsets)
+        return True
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except Exception as exc:
+            # After a rebalance these partitions belong to another consumer, which will
+            # read the batch again; its events keep their schedule_ids, so it stays one
+            # event each. Nothing is lost by not retrying here.
+            log.warning("offset commit failed (%s); the batch may be consumed again", exc)
 
     async def _until_done(self, step: Callable[[], object]) -> bool:
         """Run `step` until it succeeds; False if asked to stop first (nothing committed)."""
@@ -98,29 +138,36 @@ class DelayedEventsConsumer:
 
     async def handle(self, records: list[Record]) -> BatchResult:
         """Store or dead-letter every record of one batch. Raises if either fails."""
-        started = time.perf_counter()
+        return await self.store(self.prepare(records))
+
+    def prepare(self, records: list[Record]) -> Prepared:
+        """Parse and route a batch (CPU only: no I/O, so it can overlap a store)."""
         now = self.clock()
-        events: list[Event] = []
-        rejected: list[tuple[Record, str, str]] = []
+        prepared = Prepared(now)
         for rec in records:
             try:
                 ev = parse_envelope(rec, self.limits, now)
                 self.router.check(ev, now)
-                events.append(ev)
+                prepared.events.append(ev)
             except InvalidEvent as exc:
                 reason = "beyond_horizon" if isinstance(exc, BeyondHorizon) else "invalid"
-                rejected.append((rec, reason, str(exc)))
+                prepared.rejected.append((rec, reason, str(exc)))
+        return prepared
+
+    async def store(self, prepared: Prepared) -> BatchResult:
+        """Store the valid events and dead-letter the rest. Raises if either fails;
+        running it again is safe (schedule_ids make the events idempotent)."""
+        started = time.perf_counter()
         result = BatchResult()
-        if events:
-            stored = await self.router.store(events, now)
+        if prepared.events:
+            stored = await self.router.store(prepared.events, prepared.now)
             result.stored = sum(s.added for s in stored)
             result.duplicates = len(stored) - result.stored
-            for s in stored:
-                if s.added:
-                    metrics.EVENTS_SCHEDULED.labels("kafka", s.tier.value).inc()
-        if rejected:
-            await self._dead_letter(rejected)
-            result.dead_lettered = len(rejected)
+            for tier, n in Counter(s.tier for s in stored if s.added).items():
+                metrics.EVENTS_SCHEDULED.labels("kafka", tier.value).inc(n)
+        if prepared.rejected:
+            await self._dead_letter(prepared.rejected)
+            result.dead_lettered = len(prepared.rejected)
         self.totals.stored += result.stored
         self.totals.duplicates += result.duplicates
         self.totals.dead_lettered += result.dead_lettered
