@@ -69,6 +69,20 @@ class Keys:
         return self._k(":fence")
 
     @property
+    def script_keys(self) -> list[str]:
+        """The KEYS every hot-tier Lua script takes, in this order."""
+        return [
+            self.scheduled,
+            self.payloads,
+            self.priorities,
+            self.levels,
+            self.inflight,
+            self.leases,
+            self.attempts,
+            self.fence,
+        ]
+
+    @property
     def stats(self) -> str:
         """HASH of outcome counters (executed, skipped, retried, dead_lettered, ...)."""
         return self._k(":stats")

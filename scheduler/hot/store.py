@@ -83,7 +83,6 @@ class HotStore:
         if not events:
             return []
         k = self.keys
-        keys = [k.scheduled, k.payloads, k.priorities, k.levels]
         async with self.redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(events), SCHEDULE_CHUNK):
                 blob = msgpack.packb(
@@ -93,7 +92,9 @@ class HotStore:
                     ],
                     use_bin_type=False,  # Redis's Lua cmsgpack predates the bin type
                 )
-                await self._schedule(keys=keys, args=[k.level_prefix, k.wakeup, blob], client=pipe)
+                await self._schedule(
+                    keys=k.script_keys, args=[k.level_prefix, k.wakeup, blob], client=pipe
+                )
             results = await pipe.execute()
         return [bool(x) for chunk in results for x in chunk]
 
@@ -101,16 +102,7 @@ class HotStore:
         """Atomically take up to `limit` due events (priority order) under one lease."""
         k = self.keys
         raw = await self._claim(
-            keys=[
-                k.scheduled,
-                k.payloads,
-                k.priorities,
-                k.levels,
-                k.inflight,
-                k.leases,
-                k.attempts,
-                k.fence,
-            ],
+            keys=k.script_keys,
             args=[k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP],
         )
         items = []
@@ -126,7 +118,7 @@ class HotStore:
         n = 0
         for start in range(0, len(ids), RELEASE_CHUNK):
             n += await self._ack(
-                keys=[k.inflight, k.leases, k.payloads, k.attempts],
+                keys=k.script_keys,
                 args=[token, *ids[start : start + RELEASE_CHUNK]],
             )
         return n
@@ -140,7 +132,7 @@ class HotStore:
             for r in releases[start : start + RELEASE_CHUNK]:
                 args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
             n += await self._release(
-                keys=[k.inflight, k.leases, k.scheduled, k.priorities, k.levels, k.attempts],
+                keys=k.script_keys,
                 args=args,
             )
         return n
@@ -152,15 +144,7 @@ class HotStore:
         while True:
             n = int(
                 await self._reap(
-                    keys=[
-                        k.inflight,
-                        k.leases,
-                        k.scheduled,
-                        k.priorities,
-                        k.levels,
-                        k.attempts,
-                        k.payloads,
-                    ],
+                    keys=k.script_keys,
                     args=[k.level_prefix, repr(now), limit],
                 )
             )
@@ -171,15 +155,7 @@ class HotStore:
     async def cancel(self, schedule_id: str) -> CancelResult:
         k = self.keys
         state = await self._cancel(
-            keys=[
-                k.scheduled,
-                k.payloads,
-                k.priorities,
-                k.levels,
-                k.inflight,
-                k.leases,
-                k.attempts,
-            ],
+            keys=k.script_keys,
             args=[k.level_prefix, schedule_id],
         )
         return CancelResult(state.decode() if isinstance(state, bytes) else state)

@@ -1,9 +1,10 @@
 -- Forget events that were delivered (or dead-lettered), if the lease is still ours.
--- KEYS: inflight, leases, payloads, attempts
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: token, id1, id2, ...
 -- Returns the number acknowledged; a lease that expired and was re-claimed (another
 -- token) is left alone.
-local inflight, leases, payloads, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local prefix = ARGV[1] .. '|'
 local n = 0
 for i = 2, #ARGV do

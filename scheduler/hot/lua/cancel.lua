@@ -1,9 +1,9 @@
 -- Cancel one event. Returns 'pending' (removed before it fired), 'in_flight' (removed
 -- while an executor held it: it may already have been published) or 'unknown'.
--- KEYS: scheduled, payloads, priorities, levels, inflight, leases, attempts
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, id
 local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local inflight, leases, attempts = KEYS[5], KEYS[6], KEYS[7]
+local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local level_prefix, id = ARGV[1], ARGV[2]
 local state = 'unknown'
 if redis.call('ZREM', scheduled, id) == 1 then

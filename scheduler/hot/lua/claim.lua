@@ -1,7 +1,7 @@
 -- Claim up to `limit` due events, highest priority first, then earliest first.
 -- Claimed events leave `scheduled` and enter `inflight` with a lease deadline; the whole
 -- batch shares one fencing token that ack/release must present.
--- KEYS: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, now, limit, lease_deadline, max_skip
 -- Returns {token, id1, payload1, attempts1, id2, ...} (just {token} when nothing is due).
 local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

@@ -1,10 +1,10 @@
 -- Return events whose lease expired (their executor died or stalled) to pending at
 -- their original time, counting the lost delivery as an attempt.
--- KEYS: inflight, leases, scheduled, priorities, levels, attempts, payloads
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, now, limit
 -- Returns the number of events returned.
-local inflight, leases, scheduled, priorities = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local levels, attempts, payloads = KEYS[5], KEYS[6], KEYS[7]
+local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local level_prefix = ARGV[1]
 local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(expired) do

@@ -1,9 +1,9 @@
 -- Put claimed events back as pending at a new time (retry backoff, or returned unfired).
--- KEYS: inflight, leases, scheduled, priorities, levels, attempts
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, token, then (id, new_score, add_attempt 0|1) per event
 -- Returns the number released; events whose lease is no longer ours are left alone.
-local inflight, leases, scheduled, priorities = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local levels, attempts = KEYS[5], KEYS[6]
+local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local level_prefix, prefix = ARGV[1], ARGV[2] .. '|'
 local n = 0
 for i = 3, #ARGV, 3 do

@@ -1,11 +1,12 @@
 -- Add events that are not already pending or in flight (schedule_id = idempotency key).
--- KEYS: scheduled, payloads, priorities, levels
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, wakeup_channel, events: a msgpack array of
 --       [id, scheduled_at (Unix s), priority, payload] (one blob: cheap to send and parse)
 -- Returns one 1 (added) or 0 (already there) per event. Publishes the earliest new score
 -- on the wakeup channel when it is earlier than the previous head, so sleeping
 -- executors wake for it at once.
 local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local level_prefix, channel = ARGV[1], ARGV[2]
 local events = cmsgpack.unpack(ARGV[3])
 local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
