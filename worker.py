@@ -1,24 +1,17 @@
-"""Temporal worker entry point (issue 5; also `hybrid-scheduler worker` then).
+"""Temporal worker entry point: `python worker.py` = `hybrid-scheduler worker`.
 
-It will connect to TEMPORAL_ADDRESS, register the workflows in `workflows/` and the
-activities in `activities/` on the `schedules` task queue, and ensure the Temporal
-Schedules `schedules-sync`, `schedules-cleanup` and `schedules-recovery`. Until then the
-sync, cleanup and recovery run in-process in `hybrid-scheduler serve`/`dev`.
+Connects to TEMPORAL_ADDRESS, registers the workflows in `workflows/` and the activities
+in `activities/` on SCHEDULES_TEMPORAL_TASK_QUEUE ("schedules"), and ensures the Temporal
+Schedules `schedules-sync`, `schedules-cleanup` and `schedules-recovery` (see
+workflows/schedules.py). The code lives in workflows.worker, which the installed
+`hybrid-scheduler` command can import; this file is a convenience for a checkout.
 """
 
 from __future__ import annotations
 
 import sys
 
-
-def main() -> int:
-    print(
-        "worker.py: the Temporal worker is not built yet (issue 5); "
-        "`hybrid-scheduler dev` runs sync, cleanup and recovery in-process meanwhile",
-        file=sys.stderr,
-    )
-    return 2
-
+from scheduler.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["worker", *sys.argv[1:]]))

@@ -1,2 +1,3 @@
-"""Temporal activities (issue 5): methods on classes built with their clients (Redis,
-ClickHouse, Kafka) that call the operations in `scheduler/cold/` in bounded batches."""
+"""Temporal activities: methods on classes built with their clients (activities.cold:
+`ColdActivities(ColdOperations(...))`) that run the operations in `scheduler/cold/` in
+bounded rounds with heartbeats (activities.heartbeat)."""

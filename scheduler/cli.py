@@ -1,7 +1,10 @@
 """`hybrid-scheduler`: the command line.
 
-hybrid-scheduler dev                     embedded Redis, Kafka and Temporal + every role
+hybrid-scheduler dev                     embedded Redis, Kafka, Temporal, ClickHouse + every role
 hybrid-scheduler serve --role executor   one role against configured services
+hybrid-scheduler worker                  the Temporal worker (= serve --role worker)
+hybrid-scheduler migrate                 apply pending ClickHouse migrations
+hybrid-scheduler sql "SELECT ..."        read-only SQL on the cold tier (embedded mode too)
 """
 
 from __future__ import annotations
@@ -14,14 +17,20 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from scheduler.errors import SchedulerError
+from scheduler.cold import connect_clickhouse, migrate
+from scheduler.cold.operator_sql import run_sql, start_product_shim
+from scheduler.errors import ConfigError, ReadOnlySql, SchedulerError
 from scheduler.runtime.services import EmbeddedStack
 from scheduler.service import ROLES, SchedulerService
 from scheduler.settings import Settings, load_settings
+from workflows.worker import start_worker
 
 log = logging.getLogger("hybrid_scheduler")
 
 DEV_PORTS = {"redis": 6379, "kafka": 9092, "temporal": 7233, "temporal_ui": 8233}
+WORKER = "worker"  # the Temporal worker: runs sync, cleanup and recovery as Schedules
+# `dev` runs the worker, not the in-process `sync` role: never both (double the work).
+DEV_ROLES = (*(r for r in ROLES if r != "sync"), WORKER)
 
 
 def _setup_logging(level: str) -> None:
@@ -35,22 +44,43 @@ def _setup_logging(level: str) -> None:
 
 async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
     """Run the given roles until SIGINT/SIGTERM, then stop them cleanly."""
+    with_worker = WORKER in roles
+    roles = [r for r in roles if r != WORKER]
+    if with_worker and "sync" in roles:
+        raise ConfigError("run either the `worker` role or the in-process `sync` role, not both")
+    if with_worker and not settings.cold_tier_enabled:
+        raise ConfigError("the worker role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
     service = SchedulerService(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await service.start(roles)
+    shim = start_product_shim(settings)
+    worker = worker_done = None
     try:
-        roles_done = asyncio.create_task(service.wait())
+        running: set[asyncio.Task[None]] = set()
+        if roles:
+            running.add(asyncio.create_task(service.wait()))
+        if with_worker:
+            assert service.cold_ops is not None
+            worker = await start_worker(settings, service.cold_ops)
+            worker_done = asyncio.create_task(worker.run())
+            running.add(worker_done)
         stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({roles_done, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if roles_done.done():
-            roles_done.result()  # a role died: surface its error
+        await asyncio.wait({*running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in running:
+            if task.done():
+                task.result()  # a role died: surface its error
         stopped.cancel()
-        roles_done.cancel()
+        for task in running - {worker_done}:
+            task.cancel()
     finally:
         log.info("stopping")
+        if worker is not None and worker_done is not None and not worker_done.done():
+            await worker.shutdown()  # lets running activities finish (5 s), then ends run()
+        if shim is not None:
+            shim.close()
         await service.stop()
 
 
@@ -74,13 +104,37 @@ def cmd_dev(settings: Settings) -> None:
             "redis_url": stack.redis_url,
             "kafka_bootstrap_servers": stack.kafka_bootstrap,
             "temporal_address": stack.temporal_address,
+            "clickhouse_auto_migrate": True,
         }
+        if not settings.clickhouse_url:
+            log.info("embedded ClickHouse (chdb) at %s", settings.clickhouse_path.resolve())
         if "kafka" in stack.processes and settings.kafka_idempotent_producer is None:
             update["kafka_idempotent_producer"] = False  # Tansu rejects InitProducerId
         dev_settings = settings.model_copy(update=update)
         if "temporal" in stack.processes:
             log.info("Temporal UI: http://127.0.0.1:%d", DEV_PORTS["temporal_ui"])
-        asyncio.run(run_roles(dev_settings, ROLES))
+        asyncio.run(run_roles(dev_settings, DEV_ROLES))
+
+
+async def cmd_migrate(settings: Settings) -> None:
+    ch = await connect_clickhouse(
+        settings, database=settings.clickhouse_database, create_database=True
+    )
+    try:
+        done = await migrate(ch, execution_history_ttl_days=settings.execution_history_ttl_days)
+    finally:
+        await ch.close()
+    for step in done:
+        print(f"applied {step}")
+    print(f"ClickHouse database {ch.database!r} is up to date")
+
+
+async def cmd_sql(settings: Settings, query: str, fmt: str | None) -> None:
+    if fmt is None:
+        fmt = "PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames"
+    out = await run_sql(settings, query, fmt)
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--role",
         action="append",
-        choices=[*ROLES, "all"],
+        choices=[*ROLES, WORKER, "all"],
         required=True,
-        help="role to run; repeat for several ('all' = every role)",
+        help="role to run; repeat for several ('all' = executor, consumer and the "
+        "in-process sync; use `worker` instead of `sync` where Temporal runs)",
+    )
+    sub.add_parser(
+        WORKER, help="run the Temporal worker: sync, cleanup and recovery as Temporal Schedules"
+    )
+    sub.add_parser("migrate", help="apply pending ClickHouse migrations")
+    sql = sub.add_parser(
+        "sql",
+        help="run read-only SQL on the cold tier (through the running product in embedded mode)",
+    )
+    sql.add_argument("query", help='e.g. "SELECT status, count() FROM event_schedules GROUP BY 1"')
+    sql.add_argument(
+        "--format",
+        help="ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, "
+        "else TabSeparatedWithNames); a FORMAT clause in the query wins",
     )
     return parser
 
@@ -112,6 +181,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "serve":
             roles = ROLES if "all" in args.role else tuple(dict.fromkeys(args.role))
             asyncio.run(run_roles(settings, roles))
+        elif args.command == WORKER:
+            asyncio.run(run_roles(settings, [WORKER]))
+        elif args.command == "migrate":
+            asyncio.run(cmd_migrate(settings))
+        elif args.command == "sql":
+            asyncio.run(cmd_sql(settings, args.query, args.format))
+    except ReadOnlySql as exc:
+        print(f"hybrid-scheduler: {exc}", file=sys.stderr)
+        return 2
     except SchedulerError as exc:
         log.error("%s", exc)
         return 1

@@ -23,7 +23,7 @@ class InvalidEvent(SchedulerError):
 
 
 class BeyondHorizon(InvalidEvent):
-    """The event is due beyond the immediate horizon and no cold tier is configured."""
+    """The event is due beyond the immediate horizon and the cold tier is disabled."""
 
 
 class ServiceUnavailable(SchedulerError):
@@ -50,3 +50,7 @@ class PendingMigrations(MigrationError):
 
 class MigrationChecksumMismatch(MigrationError):
     """A ClickHouse migration file changed after it was applied; add a new migration instead."""
+
+
+class ReadOnlySql(SchedulerError):
+    """Only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, DESC, EXPLAIN, EXISTS) runs here."""

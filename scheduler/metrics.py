@@ -45,3 +45,51 @@ BREAKER_STATE = Gauge(
 INGEST_BATCH_SECONDS = Histogram(
     "schedules_ingest_batch_seconds", "Time to store one consumed batch from the delayed topic."
 )
+
+# --- cold tier ---------------------------------------------------------------------------
+COLD_PENDING = Gauge(
+    "schedules_cold_pending", "Schedules waiting in ClickHouse (status 'pending'), last counted."
+)
+SYNC_TRANSFERRED = Counter(
+    "schedules_sync_transferred_total", "Cold schedules moved into Redis by the sync."
+)
+SYNC_DEMOTED = Counter(
+    "schedules_sync_demoted_total",
+    "Hot schedules moved back to ClickHouse (beyond a lowered immediate horizon).",
+)
+SYNC_SECONDS = Histogram(
+    "schedules_sync_seconds",
+    "Duration of one sync run.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 180, 300),
+)
+JOURNAL_FLUSH_SECONDS = Histogram(
+    "schedules_journal_flush_seconds", "Time to write one batch of buffered journal rows."
+)
+JOURNAL_DROPPED = Counter(
+    "schedules_journal_dropped_total",
+    "Journal rows dropped because ClickHouse stayed unreachable and the buffer filled.",
+    ["table"],  # event_schedules|schedule_execution_results
+)
+RECOVERED = Counter(
+    "schedules_recovered_total",
+    "Schedules recovery put right.",
+    ["kind"],  # processing_requeued|processing_transferred|processing_finished|lease|rebuilt
+)
+CLEANED = Counter(
+    "schedules_cleaned_total",
+    "Rows and entries removed by cleanup.",
+    ["kind"],  # executed|cancelled|skipped|error|hot_orphan
+)
+
+# --- orchestration (Temporal activities; the SDK's own metrics: SCHEDULES_TEMPORAL_METRICS_PORT)
+JOB_RUNS = Counter(
+    "schedules_job_runs_total",
+    "Background job runs by Temporal activities.",
+    ["job", "outcome"],  # job: sync|cleanup|recovery|rebuild; outcome: success|failure
+)
+JOB_SECONDS = Histogram(
+    "schedules_job_seconds",
+    "Duration of one background job activity run.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 180, 300, 900),
+)

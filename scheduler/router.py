@@ -1,24 +1,30 @@
 """The one place that decides which tier stores an event.
 
-Due within SCHEDULES_IMMEDIATE_HORIZON_SECONDS -> Redis hot tier; further out -> the
-ClickHouse cold tier. Until a cold tier is configured, further-out events are refused
-with BeyondHorizon (never dropped): callers see the error, Kafka ingest dead-letters it.
+Due within SCHEDULES_IMMEDIATE_HORIZON_SECONDS -> Redis hot tier (and a journal row in
+ClickHouse); further out -> the ClickHouse cold tier, as 'pending', until the sync moves
+it into Redis. Without a cold tier (SCHEDULES_COLD_TIER_ENABLED=false) further-out
+events are refused with BeyondHorizon (never dropped): callers see the error, Kafka
+ingest dead-letters it.
+
+`store` returns once each event is in every store it must be in: Redis and/or
+ClickHouse. Only the API's journal rows of hot events may be left to the background
+journal writer (`wait_for_journal=False`), so an API call never waits for ClickHouse.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.errors import BeyondHorizon
+from scheduler.cold.journal import JournalWriter, hot_journal_rows
+from scheduler.cold.records import FIRST_VERSION, Status, Tier, micros, row
+from scheduler.cold.store import ColdStore
+from scheduler.cold.transfer import hot_copies
+from scheduler.errors import BeyondHorizon, ServiceUnavailable
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
 
-
-class Tier(enum.StrEnum):
-    HOT = "hot"
-    COLD = "cold"
+__all__ = ["Router", "Stored", "Tier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,24 +36,118 @@ class Stored:
 
 
 class Router:
-    def __init__(self, hot: HotStore, immediate_horizon_seconds: float) -> None:
+    def __init__(
+        self,
+        hot: HotStore,
+        immediate_horizon_seconds: float,
+        cold: ColdStore | None = None,
+        journal: JournalWriter | None = None,
+    ) -> None:
         self.hot = hot
         self.horizon = immediate_horizon_seconds
+        self.cold = cold
+        self.journal = journal
 
     def tier_for(self, ev: Event, now: float) -> Tier:
         return Tier.HOT if ev.scheduled_at <= now + self.horizon else Tier.COLD
 
     def check(self, ev: Event, now: float) -> None:
         """Raise BeyondHorizon if no tier can take `ev`."""
-        if self.tier_for(ev, now) is Tier.COLD:
+        if self.cold is None and self.tier_for(ev, now) is Tier.COLD:
             raise BeyondHorizon(
                 f"scheduled_at is more than {self.horizon:.0f}s ahead "
-                "(SCHEDULES_IMMEDIATE_HORIZON_SECONDS) and no cold tier is configured"
+                "(SCHEDULES_IMMEDIATE_HORIZON_SECONDS) and the cold tier is disabled "
+                "(SCHEDULES_COLD_TIER_ENABLED=false)"
             )
 
-    async def store(self, events: Sequence[Event], now: float) -> list[Stored]:
-        """Store events that passed `check`, in order; one result per event."""
-        for ev in events:
-            self.check(ev, now)
-        added = await self.hot.schedule(events)
-        return [Stored(Tier.HOT, a) for a in added]
+    async def store(
+        self,
+        events: Sequence[Event],
+        now: float,
+        *,
+        wait_for_journal: bool = True,
+        check_known_ids: bool = False,
+    ) -> list[Stored]:
+        """Store events that passed `check`, in order; one result per event.
+
+        A schedule_id already pending or in flight in Redis is never added to Redis
+        again. `check_known_ids` (API calls) also keeps a known id out of the cold tier:
+        it looks the ids up in Redis and ClickHouse (one indexed query; too slow for
+        Kafka's 50,000 events/s). Without it, a cold schedule's identity is
+        (schedule_id, scheduled_at): a redelivered message stays one schedule, and if two
+        schedules with one id meet in Redis, the sync skips the second.
+        """
+        latest = now + self.horizon
+        hot_events: list[tuple[int, Event]] = []
+        cold_events: list[tuple[int, Event]] = []
+        for i, ev in enumerate(events):
+            if ev.scheduled_at <= latest:
+                hot_events.append((i, ev))
+            else:
+                self.check(ev, now)
+                cold_events.append((i, ev))
+        results: list[Stored | None] = [None] * len(events)
+        if self.cold is None:
+            added = await self.hot.schedule([ev for _, ev in hot_events])
+            return [Stored(Tier.HOT, a) for a in added]
+
+        known: set[str] = set()
+        in_redis: dict[str, Event] = {}
+        if check_known_ids:
+            known = await self._known_ids(hot_events, cold_events)
+            in_redis = await hot_copies(self.hot, [ev.schedule_id for _, ev in cold_events])
+        for i, ev in hot_events + cold_events:
+            if ev.schedule_id in known:
+                results[i] = Stored(self.tier_for(ev, now), False)
+        cold_new = []
+        for i, ev in cold_events:
+            if results[i] is None:
+                if ev.schedule_id in in_redis:
+                    results[i] = Stored(Tier.COLD, False)
+                else:
+                    results[i] = Stored(Tier.COLD, True)
+                    cold_new.append(ev)
+        to_redis = [(i, ev) for i, ev in hot_events if results[i] is None]
+        added = await self.hot.schedule([ev for _, ev in to_redis])
+        in_redis = await hot_copies(
+            self.hot, [ev.schedule_id for (_, ev), a in zip(to_redis, added, strict=True) if not a]
+        )
+        journal: list[Event] = []
+        for (i, ev), a in zip(to_redis, added, strict=True):
+            results[i] = Stored(Tier.HOT, a)
+            # Journal what is in Redis now: the new ones, and those already there under
+            # the same key (a retried batch whose journal write failed last time).
+            same = in_redis.get(ev.schedule_id)
+            if a or (same is not None and micros(same.scheduled_at) == micros(ev.scheduled_at)):
+                journal.append(ev)
+        rows = [
+            row(ev, Status.PENDING, Tier.COLD, FIRST_VERSION, updated_us=micros(ev.created_at))
+            for ev in cold_new
+        ]
+        if wait_for_journal or self.journal is None:
+            rows += hot_journal_rows(journal)
+        else:
+            self.journal.add_hot(journal)
+        if rows:
+            await self.cold.write(rows)
+        return [r for r in results if r is not None]
+
+    async def _known_ids(
+        self, hot_events: list[tuple[int, Event]], cold_events: list[tuple[int, Event]]
+    ) -> set[str]:
+        """Ids the cold tier already has: live at any time, or (for cold events) under the
+        same key in any status (a first version would not override it)."""
+        assert self.cold is not None
+        try:
+            found = await self.cold.find(ev.schedule_id for _, ev in hot_events + cold_events)
+        except ServiceUnavailable:
+            if cold_events:
+                raise
+            return set()  # hot events still go to Redis while ClickHouse is away
+        cold_keys = {(micros(ev.scheduled_at), ev.schedule_id) for _, ev in cold_events}
+        return {
+            s.event.schedule_id
+            for s in found
+            if s.status in (Status.PENDING, Status.PROCESSING, Status.TRANSFERRED)
+            or s.key in cold_keys
+        }

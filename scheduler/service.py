@@ -1,12 +1,19 @@
 """The Python API (design doc): `SchedulerService` schedules, cancels and reports, and
-optionally runs the executor and the delayed-topic consumer in this process.
+optionally runs the executor, the delayed-topic consumer and the sync in this process.
 
     service = SchedulerService(load_settings())
     await service.start()                                  # API only
     await service.start(roles=["executor", "consumer"])    # API + background roles
     sid = await service.schedule_event(topic="t", body="...", delay_seconds=30)
     await service.cancel_event(sid)
+    await service.get_status(sid)
+    await service.sync_clickhouse_to_redis()               # SyncResult (.moved, .seconds)
+    await service.cleanup_old_schedules()                  # CleanupResult (.removed, ...)
     await service.stop()
+
+The cold tier (ClickHouse) is connected at start unless SCHEDULES_COLD_TIER_ENABLED is
+false; start refuses a schema with pending migrations unless
+SCHEDULES_CLICKHOUSE_AUTO_MIGRATE is set (as `hybrid-scheduler dev` does).
 """
 
 from __future__ import annotations
@@ -21,8 +28,20 @@ from typing import Any
 from redis.asyncio import Redis
 
 from scheduler import metrics
-from scheduler.errors import ServiceUnavailable
-from scheduler.hot.executor import Executor, ExecutorConfig, OutcomeHandler
+from scheduler.cold import ClickHouse, check_migrations, connect_clickhouse, migrate
+from scheduler.cold.analytics import ScheduleAnalyticsService
+from scheduler.cold.cancel import cancel_schedule
+from scheduler.cold.cleanup import CleanupResult
+from scheduler.cold.journal import JournalWriter
+from scheduler.cold.maintenance import Maintenance
+from scheduler.cold.operations import ColdConfig, ColdOperations
+from scheduler.cold.records import Status
+from scheduler.cold.recovery import RebuildResult, RecoveryResult
+from scheduler.cold.status import ScheduleStatus, schedule_status
+from scheduler.cold.store import ColdStore
+from scheduler.cold.sync import SyncResult
+from scheduler.errors import ConfigError, ServiceUnavailable
+from scheduler.hot.executor import Executor, ExecutorConfig, Outcome, OutcomeHandler
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer
@@ -33,7 +52,7 @@ from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROLES = ("executor", "consumer")
+ROLES = ("executor", "consumer", "sync")
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -46,7 +65,15 @@ def limits_from(settings: Settings) -> Limits:
 
 
 class SchedulerService:
-    def __init__(self, settings: Settings, *, on_outcomes: OutcomeHandler | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_outcomes: OutcomeHandler | None = None,
+        clickhouse: ClickHouse | None = None,
+    ) -> None:
+        """`clickhouse`: a client to use instead of connecting per settings (not closed
+        by stop())."""
         self.settings = settings
         self.limits = limits_from(settings)
         self.on_outcomes = on_outcomes
@@ -55,6 +82,13 @@ class SchedulerService:
         self.router: Router | None = None
         self.executor: Executor | None = None
         self.consumer: DelayedEventsConsumer | None = None
+        self.clickhouse: ClickHouse | None = clickhouse
+        self._own_clickhouse = clickhouse is None
+        self.cold: ColdStore | None = None
+        self.journal: JournalWriter | None = None
+        self.cold_ops: ColdOperations | None = None
+        self.analytics: ScheduleAnalyticsService | None = None
+        self.maintenance: Maintenance | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closers: list[Any] = []
 
@@ -73,7 +107,29 @@ class SchedulerService:
             await self.redis.aclose()
             raise ServiceUnavailable(f"Redis at {s.redis_url} is unreachable: {exc}") from exc
         self.hot = HotStore(self.redis, Keys(s.redis_key_prefix))
-        self.router = Router(self.hot, s.immediate_horizon_seconds)
+        if "sync" in roles and not s.cold_tier_enabled:
+            await self.redis.aclose()
+            raise ConfigError("the sync role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
+        if s.cold_tier_enabled:
+            try:
+                await self._start_cold()
+            except BaseException:
+                await self._stop_cold()
+                await self.redis.aclose()
+                raise
+        self.router = Router(
+            self.hot, s.immediate_horizon_seconds, cold=self.cold, journal=self.journal
+        )
+        try:
+            await self._start_roles(roles)
+        except BaseException:
+            await self.stop()  # what did start, stops; clients close
+            raise
+        log.info("scheduler started (roles: %s)", ", ".join(roles) or "api only")
+
+    async def _start_roles(self, roles: list[str]) -> None:
+        s = self.settings
+        assert self.hot is not None and self.router is not None
         if roles:
             await ensure_topics(s, [s.delayed_topic, s.dead_letter_topic])
         if "executor" in roles:
@@ -81,9 +137,17 @@ class SchedulerService:
             await producer.start()
             self._closers.append(producer.stop)
             self.executor = Executor(
-                self.hot, producer, ExecutorConfig.from_settings(s), on_outcomes=self.on_outcomes
+                self.hot, producer, ExecutorConfig.from_settings(s), on_outcomes=self._outcomes
             )
             self._tasks["executor"] = asyncio.create_task(self.executor.run(), name="executor")
+        if "sync" in roles:
+            assert self.cold_ops is not None
+            self.maintenance = Maintenance(
+                self.cold_ops,
+                sync_interval=s.clickhouse_sync_interval,
+                cleanup_interval=s.cleanup_interval,
+            )
+            self._tasks["sync"] = asyncio.create_task(self.maintenance.run(), name="sync")
         if "consumer" in roles:
             dlq_producer = make_producer(s)
             await dlq_producer.start()
@@ -100,10 +164,52 @@ class SchedulerService:
                 max_dead_letter_bytes=s.max_body_bytes,
             )
             self._tasks["consumer"] = asyncio.create_task(self.consumer.run(), name="consumer")
-        log.info("scheduler started (roles: %s)", ", ".join(roles) or "api only")
+
+    async def _start_cold(self) -> None:
+        s = self.settings
+        assert self.hot is not None
+        if self.clickhouse is None:
+            self.clickhouse = await connect_clickhouse(
+                s,
+                database=s.clickhouse_database,
+                create_database=s.clickhouse_auto_migrate,
+                pool_size=8,
+            )
+        ttl = s.execution_history_ttl_days
+        if s.clickhouse_auto_migrate:
+            done = await migrate(self.clickhouse, execution_history_ttl_days=ttl)
+            if done:
+                log.info("applied ClickHouse migrations: %s", ", ".join(done))
+        else:
+            await check_migrations(self.clickhouse, execution_history_ttl_days=ttl)
+        self.cold = ColdStore(self.clickhouse)
+        self.journal = JournalWriter(
+            self.cold,
+            batch_size=s.analytics_batch_size,
+            flush_interval=s.analytics_flush_interval,
+            record_results=s.analytics_enabled,
+            node_id=s.node_id,
+        )
+        self.journal.start()
+        self.cold_ops = ColdOperations(self.cold, self.hot, ColdConfig.from_settings(s))
+        self.analytics = ScheduleAnalyticsService(self.clickhouse)
+
+    async def _stop_cold(self) -> None:
+        if self.journal is not None:
+            await self.journal.close()
+        if self.clickhouse is not None and self._own_clickhouse:
+            await self.clickhouse.close()
+            self.clickhouse = None
+        self.journal = self.cold = self.cold_ops = self.analytics = None
+
+    async def _outcomes(self, outcomes: list[Outcome]) -> None:
+        if self.journal is not None:
+            await self.journal.record(outcomes)
+        if self.on_outcomes is not None:
+            await self.on_outcomes(outcomes)
 
     async def stop(self) -> None:
-        for role in (self.consumer, self.executor):
+        for role in (self.consumer, self.executor, self.maintenance):
             if role is not None:
                 role.stop()
         if self._tasks:
@@ -118,6 +224,7 @@ class SchedulerService:
                 log.warning("closing a client failed", exc_info=True)
         self._tasks.clear()
         self._closers.clear()
+        await self._stop_cold()
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None
@@ -178,7 +285,7 @@ class SchedulerService:
         _, router = self._require()
         now = time.time()
         ev = to_event(req, self.limits, now)
-        (stored,) = await router.store([ev], now)
+        (stored,) = await router.store([ev], now, wait_for_journal=False, check_known_ids=True)
         if stored.added:
             metrics.EVENTS_SCHEDULED.labels(source, stored.tier.value).inc()
         return ev.schedule_id, stored.added
@@ -187,18 +294,60 @@ class SchedulerService:
         """Cancel by id. The result is truthy if something was cancelled and says whether
         it was pending or in flight (then it may already have been published)."""
         hot, _ = self._require()
-        return await hot.cancel(schedule_id)
+        if self.cold is None:
+            return await hot.cancel(schedule_id)
+        return await cancel_schedule(self.cold, hot, schedule_id, self.journal)
+
+    async def get_status(self, schedule_id: str) -> ScheduleStatus | None:
+        """Where the schedule is and what happened to it; None if unknown."""
+        hot, _ = self._require()
+        return await schedule_status(self.cold, hot, schedule_id)
+
+    def _ops(self) -> ColdOperations:
+        self._require()
+        if self.cold_ops is None:
+            raise ConfigError("the cold tier is disabled (SCHEDULES_COLD_TIER_ENABLED=false)")
+        return self.cold_ops
+
+    async def sync_clickhouse_to_redis(self, *, max_events: int | None = None) -> SyncResult:
+        """Move cold schedules due within the transfer horizon into Redis (and demote hot
+        ones beyond a lowered immediate horizon); `.moved` is the design doc's count."""
+        return await self._ops().sync(max_events=max_events)
+
+    async def cleanup_old_schedules(self) -> CleanupResult:
+        """Remove finished schedules older than retention and orphaned hot-tier data."""
+        return await self._ops().cleanup()
+
+    async def recover(self) -> RecoveryResult:
+        """Resolve stuck 'processing' rows and expired Redis leases."""
+        return await self._ops().recover()
+
+    async def rebuild_hot_tier(self) -> RebuildResult:
+        """Put every schedule ClickHouse says is in Redis back into an emptied Redis."""
+        return await self._ops().rebuild_hot()
 
     async def get_stats(self) -> dict[str, Any]:
         hot, _ = self._require()
         counts = await hot.counts()
         running = {name: not t.done() for name, t in self._tasks.items()}
         stats: dict[str, Any] = {
-            "pending": 0,  # cold tier (ClickHouse): none configured yet
+            "pending": 0,  # cold tier: schedules waiting in ClickHouse
             "redis_pending": counts["pending"],
             "in_flight": counts["in_flight"],
             "running": running,
         }
+        if self.cold is not None:
+            try:
+                cold = await self.cold.count_by_status([Status.PENDING, Status.PROCESSING])
+            except ServiceUnavailable as exc:
+                stats["pending"] = None
+                stats["cold_error"] = str(exc)
+            else:
+                stats["pending"] = cold["pending"]
+                stats["processing"] = cold["processing"]
+                metrics.COLD_PENDING.set(cold["pending"])
+        if self.journal is not None:
+            stats["journal_buffered"] = self.journal.pending()
         if self.executor is not None:
             stats["circuit_breaker"] = self.executor.breaker.state.name.lower()
         if self.consumer is not None:

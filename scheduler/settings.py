@@ -57,6 +57,53 @@ class Settings(BaseSettings):
     analytics_batch_size: int = env(  # type: ignore[assignment]
         "SCHEDULES_ANALYTICS_BATCH_SIZE", 1000, ge=1, le=1_000_000
     )
+    analytics_flush_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_ANALYTICS_FLUSH_INTERVAL",
+        2,
+        description="Longest wait before buffered journal and execution rows are written.",
+    )
+
+    # --- cold tier (ClickHouse) -------------------------------------------------------
+    cold_tier_enabled: bool = env(  # type: ignore[assignment]
+        "SCHEDULES_COLD_TIER_ENABLED",
+        True,
+        description="false = Redis only: no ClickHouse, events beyond the horizon refused.",
+    )
+    clickhouse_database: str | None = env(  # type: ignore[assignment]
+        "SCHEDULES_CLICKHOUSE_DATABASE",
+        None,
+        description="Database to use; unset = the one in CLICKHOUSE_URL, else 'default'.",
+    )
+    clickhouse_auto_migrate: bool = env(  # type: ignore[assignment]
+        "SCHEDULES_CLICKHOUSE_AUTO_MIGRATE",
+        False,
+        description="Apply pending migrations at start-up (`dev` does) instead of refusing.",
+    )
+    clickhouse_shim_port: int = env(  # type: ignore[assignment]
+        "SCHEDULES_CLICKHOUSE_SHIM_PORT",
+        8123,
+        ge=0,
+        le=65535,
+        description="Loopback port of the read-only SQL endpoint over the embedded engine "
+        "(`hybrid-scheduler sql` uses it); 0 = none.",
+    )
+    sync_batch_size: int = env(  # type: ignore[assignment]
+        "SCHEDULES_SYNC_BATCH_SIZE", 10_000, ge=1, le=1_000_000
+    )
+    processing_timeout_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_PROCESSING_TIMEOUT_SECONDS",
+        600,
+        description="A cold schedule 'processing' this long is stuck; recovery resolves it.",
+    )
+    schedule_retention_days: int = env(  # type: ignore[assignment]
+        "SCHEDULES_SCHEDULE_RETENTION_DAYS",
+        30,
+        ge=1,
+        description="Finished schedules (executed, skipped, error, cancelled) kept this long.",
+    )
+    cleanup_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_CLEANUP_INTERVAL", 3600, description="Seconds between cleanups (sync role)."
+    )
 
     # --- connections (unset = embedded service started by `hybrid-scheduler dev`) ------
     redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")  # type: ignore[assignment]
@@ -75,6 +122,32 @@ class Settings(BaseSettings):
     temporal_namespace: str = env("TEMPORAL_NAMESPACE", "default")  # type: ignore[assignment]
     temporal_task_queue: str = env(  # type: ignore[assignment]
         "SCHEDULES_TEMPORAL_TASK_QUEUE", "schedules"
+    )
+    recovery_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_RECOVERY_INTERVAL",
+        60,
+        description="Seconds between runs of the Temporal schedule `schedules-recovery`.",
+    )
+    temporal_cleanup_interval: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_TEMPORAL_CLEANUP_INTERVAL",
+        86400,
+        description="Seconds between runs of the Temporal schedule `schedules-cleanup` "
+        "(SCHEDULES_CLEANUP_INTERVAL is the in-process sync role's).",
+    )
+    temporal_catchup_window: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_TEMPORAL_CATCHUP_WINDOW",
+        60,
+        ge=10,
+        description="Runs of the Temporal schedules missed (Temporal down) for longer "
+        "than this are skipped, not made up.",
+    )
+    temporal_metrics_port: int = env(  # type: ignore[assignment]
+        "SCHEDULES_TEMPORAL_METRICS_PORT",
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the worker's Prometheus endpoint for Temporal SDK metrics "
+        "(http://host:port/metrics); 0 = none.",
     )
     api_host: str = env("SCHEDULES_API_HOST", "127.0.0.1")  # type: ignore[assignment]
     api_port: int = env("SCHEDULES_API_PORT", 8000, ge=1, le=65535)  # type: ignore[assignment]

@@ -3,24 +3,45 @@
 Redis and the Tansu Kafka-protocol broker run as child processes on free ports (see
 scheduler.runtime.services). A test gets its own Redis key prefix and its own topic
 names, so tests never see each other's data and nothing is mocked.
+
+ClickHouse is the real chdb engine, in this process: chdb opens one data path per
+process, so there is one session path and each test gets a database of its own on it.
+Tests that start product processes give those processes paths of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import chdb.session
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
+from scheduler.cold import ClickHouse, EmbeddedClickHouse, migrate
+from scheduler.cold.http_shim import HttpShim
+from scheduler.cold.store import ColdStore
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.kafka import make_producer
 from scheduler.runtime.services import ManagedProcess, free_port, start_kafka, start_redis
 from scheduler.settings import Settings
+
+Session: Any = chdb.session.Session  # chdb ships no type hints
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests opt in to the cold tier (the `hybrid_settings` fixture). Everything else, and
+    # every product process a test starts, runs Redis-only unless told otherwise: never
+    # on the developer's .dev/clickhouse, and never on this process's chdb path (which
+    # no other process can open).
+    os.environ["SCHEDULES_COLD_TIER_ENABLED"] = "false"
+    os.environ["SCHEDULES_CLICKHOUSE_SHIM_PORT"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +63,61 @@ def kafka_broker(services_dir: Path) -> Iterator[ManagedProcess]:
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's chdb engine; an anchor handle keeps it up between tests."""
+    path = tmp_path_factory.mktemp("chdb").resolve()
+    anchor = Session(str(path))
+    yield path
+    anchor.close()
+
+
+@pytest.fixture(scope="session")
+def shim(chdb_path: Path) -> Iterator[HttpShim]:
+    """ClickHouse's HTTP interface over the session engine (the server transport's way in)."""
+    with HttpShim(chdb_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def readonly_shim(chdb_path: Path) -> Iterator[HttpShim]:
+    with HttpShim(chdb_path, readonly=True) as server:
+        yield server
+
+
 @pytest.fixture
 def uid() -> str:
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def cold_db(chdb_path: Path, uid: str) -> AsyncIterator[ClickHouse]:
+    """A migrated database of this test's own on the session engine, dropped afterwards."""
+    client = EmbeddedClickHouse(chdb_path, f"t_{uid}", pool_size=8)
+    await client.ensure_database()
+    await migrate(client)
+    yield client
+    await client.command(f"DROP DATABASE IF EXISTS t_{uid}")
+    await client.close()
+
+
+@pytest.fixture
+def cold(cold_db: ClickHouse) -> ColdStore:
+    return ColdStore(cold_db)
+
+
+@pytest.fixture
+def hybrid_settings(settings: Settings, chdb_path: Path, cold_db: ClickHouse) -> Settings:
+    """`settings` with the cold tier on: the session engine, this test's database."""
+    return settings.model_copy(
+        update={
+            "cold_tier_enabled": True,
+            "clickhouse_url": None,
+            "clickhouse_path": chdb_path,
+            "clickhouse_database": cold_db.database,
+            "analytics_flush_interval": 0.2,
+        }
+    )
 
 
 @pytest.fixture
@@ -203,3 +276,22 @@ def drained(hot: HotStore) -> object:
         return bool(await eventually(empty))
 
     return check
+
+
+async def committed_offsets(settings: Settings) -> int:
+    """Total committed offset of the settings' consumer group on its delayed topic."""
+    from aiokafka import TopicPartition
+
+    c = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group
+    )
+    await c.start()
+    try:
+        await c._client.force_metadata_update()
+        parts = c.partitions_for_topic(settings.delayed_topic) or set()
+        total = 0
+        for p in parts:
+            total += max(0, await c.committed(TopicPartition(settings.delayed_topic, p)) or 0)
+        return total
+    finally:
+        await c.stop()

@@ -60,8 +60,30 @@ async def test_given_schedule_id_is_an_idempotency_key(
     assert found is not None and found[1].body == b"a"
 
 
-async def test_beyond_the_horizon_is_refused_until_a_cold_tier_exists(settings: Settings) -> None:
-    svc = SchedulerService(settings.model_copy(update={"immediate_horizon_seconds": 3600}))
+async def test_beyond_the_horizon_goes_to_the_cold_tier(
+    hybrid_settings: Settings, hot: HotStore
+) -> None:
+    svc = SchedulerService(hybrid_settings.model_copy(update={"immediate_horizon_seconds": 3600}))
+    await svc.start()
+    try:
+        sid = await svc.schedule_event(topic="t", body="x", delay_seconds=7200)
+        assert await hot.get(sid) is None
+        status = await svc.get_status(sid)
+        assert status is not None and (status.status, status.tier) == ("pending", "cold")
+        stats = await svc.get_stats()
+        assert (stats["pending"], stats["redis_pending"]) == (1, 0)
+        with pytest.raises(InvalidEvent, match="topic"):
+            await svc.schedule_event(topic="", body="x", delay_seconds=1)
+    finally:
+        await svc.stop()
+
+
+async def test_beyond_the_horizon_is_refused_when_the_cold_tier_is_disabled(
+    settings: Settings,
+) -> None:
+    svc = SchedulerService(
+        settings.model_copy(update={"immediate_horizon_seconds": 3600, "cold_tier_enabled": False})
+    )
     await svc.start()
     try:
         with pytest.raises(BeyondHorizon, match="SCHEDULES_IMMEDIATE_HORIZON_SECONDS"):

@@ -1,5 +1,8 @@
-"""Temporal workflows (issue 5): SyncWorkflow, CleanupWorkflow, RecoveryWorkflow.
+"""Temporal workflows: SyncWorkflow (workflows.sync), CleanupWorkflow (workflows.cleanup),
+RecoveryWorkflow (workflows.recovery); their inputs and outputs in workflows.models.
 
 Deterministic and thin: they decide what runs in which order; the I/O lives in
-`activities/`. Until they land, the product runs the same operations in-process.
+`activities/`. The client side (Temporal Schedules, starting a run and waiting for it,
+the worker) is in workflows.schedules, workflows.client and workflows.worker. Nothing
+is imported here, so the workflow sandbox loads only what a workflow needs.
 """

@@ -1,4 +1,5 @@
-"""The cold tier: ClickHouse access, schema migrations and the embedded engine's HTTP shim.
+"""The cold tier: ClickHouse storage of long-term schedules, the journal of every
+schedule, the sync into Redis, recovery, cleanup and analytics (see README.md here).
 
 `connect_clickhouse(settings)` picks the transport (a server at CLICKHOUSE_URL, else the
 in-process chdb engine), `migrate()` brings the schema up to date, and

@@ -73,14 +73,28 @@ class ClickHouse:
         rows = await self.query_rows(sql, params)
         return [dict(zip(rows.columns, row, strict=True)) for row in rows.rows]
 
-    async def query_rows(self, sql: str, params: Params | None = None) -> Rows:
-        """Run a SELECT and return column names and row tuples."""
+    async def query_rows(
+        self,
+        sql: str,
+        params: Params | None = None,
+        *,
+        column_formats: Mapping[str, str] | None = None,
+    ) -> Rows:
+        """Run a SELECT and return column names and row tuples. `column_formats` picks
+        clickhouse-connect read formats per column, e.g. {"body": "bytes"} for binary."""
 
         def run(client: Client) -> Rows:
-            result = client.query(sql, parameters=dict(params or {}))
+            result = client.query(
+                sql, parameters=dict(params or {}), column_formats=dict(column_formats or {})
+            )
             return Rows(tuple(result.column_names), result.result_rows)
 
         return await self._call(run)
+
+    async def raw(self, sql: str, fmt: str, *, settings: Mapping[str, Any] | None = None) -> bytes:
+        """Run any statement and return ClickHouse's own output in format `fmt` (a FORMAT
+        clause in `sql` wins). What `hybrid-scheduler sql` prints."""
+        return await self._call(lambda c: c.raw_query(sql, fmt=fmt, settings=dict(settings or {})))
 
     async def insert(
         self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]
@@ -170,10 +184,12 @@ class EmbeddedClickHouse(ClickHouse):
                 interface="chdb", path=str(self.path), database=database
             )
         except DriverError as exc:
-            if "path" in str(exc).lower():
+            text = str(exc).lower()
+            if "path" in text or "unable to open" in text or "embeddedserver" in text:
                 raise StartupError(
                     f"cannot open the embedded ClickHouse at {self.path}: {exc} "
-                    "(chdb allows one data path per process)"
+                    "(chdb allows one data path per process, and one process per data "
+                    "path: is a `hybrid-scheduler dev` or `serve` running on it?)"
                 ) from exc
             raise
 
@@ -215,7 +231,11 @@ async def connect_clickhouse(
         ch = EmbeddedClickHouse(
             settings.clickhouse_path, database or "default", pool_size=pool_size
         )
-    if create_database:
-        await ch.ensure_database()
-    await ch.query("SELECT 1")  # fail here, clearly, rather than on first use
+    try:
+        if create_database:
+            await ch.ensure_database()
+        await ch.query("SELECT 1")  # fail here, clearly, rather than on first use
+    except BaseException:
+        await ch.close()
+        raise
     return ch

@@ -16,9 +16,11 @@ authentication: bind it to loopback.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -43,17 +45,19 @@ _TRANSPORT_PARAMS = frozenset(
         "cancel_http_readonly_queries_on_client_close",
     }
 )  # fmt: skip
-_READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
+READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*", re.S)
 _INSERT_HEAD = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)[ \t]*\r?\n?", re.I | re.S)
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 _ERROR_CODE = re.compile(r"Code: (\d+)\.")
 # The HTTP status ClickHouse itself answers for the commonest codes.
-_STATUS_BY_CODE = {60: 404, 81: 404, 62: 400, 47: 400, 46: 400, 164: 403, 497: 403, 516: 401}
+_STATUS_BY_CODE = {
+    36: 400, 46: 400, 47: 400, 62: 400, 115: 400, 60: 404, 81: 404, 164: 403, 497: 403, 516: 401
+}  # fmt: skip
 
 
-class QueryRefused(Exception):
+class _Refused(Exception):
     """The shim is read-only and the statement is not a read."""
 
 
@@ -88,7 +92,7 @@ def _decode_body(body: bytes, encoding: str) -> bytes:
         from backports import zstd  # what clickhouse-connect compresses with on 3.11
 
         return bytes(zstd.decompress(body))
-    raise QueryRefused(f"unsupported Content-Encoding {encoding!r}")
+    raise ValueError(f"Code: 36. DB::Exception: unsupported Content-Encoding {encoding!r}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -123,15 +127,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        body = self._read_body()
-        if url.path.rstrip("/") in ("/ping", "") and "query" not in params and not body:
-            self._reply(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
-            return
-        sql = params.get("query", "").encode() + (b"\n" if "query" in params and body else b"")
         query_id = params.get("query_id") or str(uuid.uuid4())
         try:
+            body = self._read_body()
+            if url.path.rstrip("/") in ("/ping", "") and "query" not in params and not body:
+                self._reply(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
+                return
+            sql = params.get("query", "").encode() + (b"\n" if "query" in params and body else b"")
             payload, headers = self.server.execute(sql + body, params, self.headers, query_id)
-        except QueryRefused as exc:
+        except _Refused as exc:
             self._error(403, 164, f"Code: 164. DB::Exception: {exc}. (READONLY)")
         except Exception as exc:  # chdb raises RuntimeError subclasses with the server text
             message = str(exc)
@@ -164,14 +168,34 @@ class _ShimServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.path = path
         self.readonly = readonly
+        self._open: set[socket.socket] = set()  # keep-alive connections being served
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """End every open connection (clients see the server go away, as it would)."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def execute(
         self, raw: bytes, params: dict[str, str], headers: Any, query_id: str
     ) -> tuple[bytes, dict[str, str]]:
         insert = _INSERT_HEAD.match(raw)
         sql = raw[: insert.end()].decode() if insert else raw.decode()
-        if self.readonly and statement_kind(sql) not in _READ_STATEMENTS:
-            raise QueryRefused(f"only {', '.join(sorted(_READ_STATEMENTS))} are allowed here")
+        if self.readonly and statement_kind(sql) not in READ_STATEMENTS:
+            raise _Refused(f"only {', '.join(sorted(READ_STATEMENTS))} are allowed here")
         session = _Session(self.path)
         try:
             database = params.get("database") or headers.get("X-ClickHouse-Database")
@@ -183,7 +207,7 @@ class _ShimServer(ThreadingHTTPServer):
                 if self.readonly and name == "readonly":
                     continue  # the operator cannot lift the shim's own readonly
                 if not _SETTING_NAME.match(name):
-                    raise QueryRefused(f"bad setting name {name!r}")
+                    raise ValueError(f"Code: 115. DB::Exception: bad setting name {name!r}")
                 session.query(f"SET {name} = {_quote(value)}")
             if self.readonly:
                 # ClickHouse's own guard also catches writes hidden in a read statement
@@ -255,6 +279,7 @@ class HttpShim:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+        self._server.drop_connections()
 
     def __enter__(self) -> HttpShim:
         return self.start()

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from conftest import eventually
+from aiokafka import AIOKafkaProducer
+from conftest import committed_offsets, eventually
 from redis.asyncio import Redis
 
 from scheduler.hot.keys import Keys
@@ -22,25 +22,6 @@ from scheduler.router import Router
 from scheduler.runtime.services import free_port, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
-
-
-async def committed(settings: Settings) -> int:
-    """Total committed offset of the test's consumer group on the delayed topic."""
-    c = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group
-    )
-    await c.start()
-    try:
-        parts = c.partitions_for_topic(settings.delayed_topic) or set()
-        if not parts:
-            await c._client.force_metadata_update()
-            parts = c.partitions_for_topic(settings.delayed_topic) or set()
-        total = 0
-        for p in parts:
-            total += max(0, await c.committed(TopicPartition(settings.delayed_topic, p)) or 0)
-        return total
-    finally:
-        await c.stop()
 
 
 async def test_envelope_fires_on_target_topic_with_body_and_headers(
@@ -125,7 +106,7 @@ async def test_malformed_envelopes_are_dead_lettered_and_later_ones_still_fire(
 
 
 async def _committed_is(settings: Settings, n: int) -> bool:
-    return await committed(settings) == n
+    return await committed_offsets(settings) == n
 
 
 async def test_event_beyond_the_horizon_is_dead_lettered_not_dropped(
@@ -190,7 +171,7 @@ async def test_offsets_are_not_committed_while_redis_is_down(
             envelope = {"topic": "t", "body": f"b{i}", "delay_seconds": 600, "schedule_id": f"e{i}"}
             await producer.send_and_wait(s.delayed_topic, orjson.dumps(envelope))
         await eventually(lambda: False, timeout=3)  # the consumer keeps failing meanwhile
-        assert await committed(s) == 0
+        assert await committed_offsets(s) == 0
         redis_proc = start_redis(port, tmp_path / "redis")  # same AOF directory
         assert await eventually(lambda: _committed_is(s, 5), timeout=30)
         client = Redis.from_url(s.redis_url)

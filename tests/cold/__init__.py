@@ -1,0 +1,1 @@
+"""Cold-tier tests (a package, so its conftest does not shadow tests/conftest.py)."""

@@ -1,0 +1,88 @@
+"""Connecting to Temporal, and running one job now and waiting for it (the HTTP API's
+manual `sync` and `cleanup`).
+
+    client = await connect(settings)
+    done = await run_job(client, settings, "sync", wait_seconds=30)
+    done.result      # SyncOutput, or None if it did not finish in time
+    done.workflow_id # to look it up later: `temporal workflow show -w <id>`
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from scheduler.settings import Settings
+from workflows.cleanup import CleanupWorkflow
+from workflows.models import CleanupInput, RecoveryInput, SyncInput
+from workflows.recovery import RecoveryWorkflow
+from workflows.sync import SyncWorkflow
+
+# A Prometheus endpoint can be bound once per process, so its Runtime is made once per
+# port and shared by every client of this process (a process resource, not a client).
+_runtimes: dict[int, Runtime] = {}
+
+
+def runtime_for(metrics_port: int) -> Runtime | None:
+    """The Runtime exporting Temporal SDK metrics on `metrics_port`; None for 0."""
+    if not metrics_port:
+        return None
+    if metrics_port not in _runtimes:
+        prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")
+        _runtimes[metrics_port] = Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+    return _runtimes[metrics_port]
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        runtime=runtime_for(settings.temporal_metrics_port),
+    )
+
+
+JOBS: dict[str, tuple[Any, type]] = {
+    "sync": (SyncWorkflow.run, SyncInput),
+    "cleanup": (CleanupWorkflow.run, CleanupInput),
+    "recovery": (RecoveryWorkflow.run, RecoveryInput),
+}
+
+
+@dataclass
+class JobRun:
+    workflow_id: str
+    finished: bool
+    result: Any = None  # the workflow's output dataclass once finished
+
+
+async def run_job(
+    client: Client,
+    settings: Settings,
+    job: str,
+    arg: Any = None,
+    *,
+    wait_seconds: float = 30.0,
+) -> JobRun:
+    """Start the job's workflow (or join the manual run already going: one workflow id
+    per job) and wait up to `wait_seconds` for its result. A failed workflow raises
+    temporalio.client.WorkflowFailureError."""
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}; choose from {sorted(JOBS)}")
+    run, input_type = JOBS[job]
+    handle = await client.start_workflow(
+        run,
+        input_type() if arg is None else arg,
+        id=f"schedules-{job}-manual",
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    try:
+        result = await asyncio.wait_for(handle.result(), wait_seconds)
+    except TimeoutError:
+        return JobRun(handle.id, finished=False)
+    return JobRun(handle.id, finished=True, result=result)

@@ -1,0 +1,153 @@
+"""The three Temporal Schedules that run the background jobs, ensured idempotently.
+
+    schedules-sync      SyncWorkflow      every SCHEDULES_CLICKHOUSE_SYNC_INTERVAL  buffer one
+    schedules-cleanup   CleanupWorkflow   every SCHEDULES_TEMPORAL_CLEANUP_INTERVAL skip
+    schedules-recovery  RecoveryWorkflow  every SCHEDULES_RECOVERY_INTERVAL         skip
+
+`ensure_schedules` creates what is missing and brings the interval, overlap policy,
+catch-up window and task queue of an existing schedule up to date (a changed setting
+takes effect on the next worker start). Whatever an operator changed besides (paused,
+a note) is kept. Workers starting at the same time are fine: the loser of the create
+sees ScheduleAlreadyRunningError and updates instead, to the same values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from scheduler.settings import Settings
+from workflows.cleanup import CleanupWorkflow
+from workflows.models import CleanupInput, RecoveryInput, SyncInput
+from workflows.recovery import RecoveryWorkflow
+from workflows.sync import SyncWorkflow
+
+log = logging.getLogger(__name__)
+
+SYNC_ID = "schedules-sync"
+CLEANUP_ID = "schedules-cleanup"
+RECOVERY_ID = "schedules-recovery"
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    id: str
+    workflow: str
+    input: Any
+    every: timedelta
+    overlap: ScheduleOverlapPolicy
+
+
+def job_schedules(settings: Settings) -> list[JobSchedule]:
+    def secs(v: float) -> timedelta:
+        return timedelta(seconds=v)
+
+    return [
+        JobSchedule(
+            SYNC_ID,
+            "SyncWorkflow",
+            SyncInput(),
+            secs(settings.clickhouse_sync_interval),
+            # A sync asked for while one runs happens right after it: the one running
+            # may have read the window before the newest cold events arrived.
+            ScheduleOverlapPolicy.BUFFER_ONE,
+        ),
+        JobSchedule(
+            CLEANUP_ID,
+            "CleanupWorkflow",
+            CleanupInput(),
+            secs(settings.temporal_cleanup_interval),
+            ScheduleOverlapPolicy.SKIP,
+        ),
+        JobSchedule(
+            RECOVERY_ID,
+            "RecoveryWorkflow",
+            RecoveryInput(),
+            secs(settings.recovery_interval),
+            ScheduleOverlapPolicy.SKIP,
+        ),
+    ]
+
+
+_WORKFLOWS = {
+    "SyncWorkflow": SyncWorkflow.run,
+    "CleanupWorkflow": CleanupWorkflow.run,
+    "RecoveryWorkflow": RecoveryWorkflow.run,
+}
+
+
+def build_schedule(job: JobSchedule, settings: Settings) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            _WORKFLOWS[job.workflow],  # type: ignore[arg-type]
+            job.input,
+            id=f"{job.id}-run",  # Temporal appends the scheduled time
+            task_queue=settings.temporal_task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=job.every)]),
+        policy=SchedulePolicy(
+            overlap=job.overlap,
+            catchup_window=timedelta(seconds=settings.temporal_catchup_window),
+        ),
+    )
+
+
+def _up_to_date(current: Schedule, wanted: Schedule) -> bool:
+    action = current.action
+    return (
+        isinstance(action, ScheduleActionStartWorkflow)
+        and isinstance(wanted.action, ScheduleActionStartWorkflow)
+        and action.workflow == wanted.action.workflow
+        and action.task_queue == wanted.action.task_queue
+        and [i.every for i in current.spec.intervals] == [i.every for i in wanted.spec.intervals]
+        and not current.spec.calendars
+        and not current.spec.cron_expressions
+        and current.policy.overlap == wanted.policy.overlap
+        and current.policy.catchup_window == wanted.policy.catchup_window
+    )
+
+
+async def ensure_schedule(client: Client, job: JobSchedule, settings: Settings) -> str:
+    """'created', 'updated' or 'unchanged'."""
+    wanted = build_schedule(job, settings)
+    try:
+        await client.create_schedule(job.id, wanted)
+    except ScheduleAlreadyRunningError:
+        pass
+    else:
+        log.info("created Temporal schedule %s (every %s)", job.id, job.every)
+        return "created"
+    handle = client.get_schedule_handle(job.id)
+    if _up_to_date((await handle.describe()).schedule, wanted):
+        return "unchanged"
+
+    def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        schedule = current.description.schedule
+        schedule.action = wanted.action
+        schedule.spec = wanted.spec
+        schedule.policy = wanted.policy
+        return ScheduleUpdate(schedule)  # its state (paused, note) stays as it was
+
+    await handle.update(update)
+    log.info("updated Temporal schedule %s (every %s)", job.id, job.every)
+    return "updated"
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> dict[str, str]:
+    """Ensure the three schedules; returns what happened to each, by id."""
+    return {job.id: await ensure_schedule(client, job, settings) for job in job_schedules(settings)}
