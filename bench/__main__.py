@@ -30,7 +30,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from bench.common import BODY, make_event, percentiles
+from bench.cold import COLD_SCENARIOS
+from bench.common import BODY, fill_delayed_topic, make_event, percentiles
 from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
@@ -78,28 +79,6 @@ async def bench_memory(settings: Settings, quick: bool) -> dict[str, Any]:
     }
 
 
-async def _fill_delayed_topic(settings: Settings, topic: str, n: int) -> None:
-    """Put n valid envelopes (400-byte bodies, due in 50 min) on a delayed topic."""
-    await ensure_topics(settings, [topic, settings.dead_letter_topic], partitions=4)
-    producer = make_producer(settings, linger_ms=20)
-    await producer.start()
-    envelope = {
-        "topic": "user.notifications",
-        "entity_type": "user",
-        "action": "send_reminder",
-        "body": BODY.decode(),
-        "delay_seconds": 3000,
-        "correlation_id": "reminder-123",
-        "headers": {"source": "bench"},
-    }
-    futures = []
-    for i in range(n):
-        envelope["schedule_id"] = f"{topic}-{i}"
-        futures.append(await producer.send(topic, orjson.dumps(envelope)))
-    await asyncio.gather(*futures)
-    await producer.stop()
-
-
 async def _rate_until_stored(redis: Redis, key: str, n: int, timeout: float) -> float:
     """Events/s from the first stored event until n are in Redis (group joins excluded)."""
     deadline = time.perf_counter() + timeout
@@ -120,7 +99,7 @@ async def bench_ingest(settings: Settings, quick: bool) -> dict[str, Any]:
     redis = await _fresh_redis(settings)
 
     topic = "bench.ingest.one"
-    await _fill_delayed_topic(settings, topic, n)
+    await fill_delayed_topic(settings, topic, n, delay_seconds=3000)
     one = settings.model_copy(
         update={"delayed_topic": topic, "consumer_group": "bench-one", "redis_key_prefix": "one:"}
     )
@@ -132,7 +111,7 @@ async def bench_ingest(settings: Settings, quick: bool) -> dict[str, Any]:
         await service.stop()
 
     topic = "bench.ingest.two"
-    await _fill_delayed_topic(settings, topic, n)
+    await fill_delayed_topic(settings, topic, n, delay_seconds=3000)
     env = {
         **os.environ,
         "REDIS_URL": settings.redis_url,
@@ -142,6 +121,7 @@ async def bench_ingest(settings: Settings, quick: bool) -> dict[str, Any]:
         "KAFKA_CONSUMER_GROUP": "bench-two",
         "SCHEDULES_REDIS_KEY_PREFIX": "two:",
         "SCHEDULES_LOG_LEVEL": "WARNING",
+        "SCHEDULES_COLD_TIER_ENABLED": "false",  # the hot path alone; see ingest_journal
     }
     procs = [
         subprocess.Popen(
@@ -293,6 +273,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ingest": bench_ingest,
     "lateness": bench_lateness,
     "burst": bench_burst,
+    **COLD_SCENARIOS,
 }
 
 
@@ -320,6 +301,8 @@ def main() -> None:
                 redis_url=f"redis://127.0.0.1:{redis_proc.port}/0",
                 kafka_bootstrap_servers=f"127.0.0.1:{kafka_proc.port}",
                 kafka_idempotent_producer=False,
+                cold_tier_enabled=False,  # hot-path scenarios; cold ones bring their own
+                clickhouse_shim_port=0,
             )
             results = asyncio.run(run(args.only, args.quick, settings))
         finally:

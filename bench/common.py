@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 
+import orjson
+
+from scheduler.kafka import ensure_topics, make_producer
 from scheduler.models import Event, new_schedule_id
+from scheduler.settings import Settings
 
 # A 400-byte JSON body, as the issue's memory target specifies.
 _HEAD = b'{"user_id": 123456, "message": "'
@@ -41,3 +46,25 @@ def percentiles(
         out[f"p{p:g}"] = ordered[rank - 1]
     out["max"] = ordered[-1]
     return out
+
+
+async def fill_delayed_topic(settings: Settings, topic: str, n: int, delay_seconds: float) -> None:
+    """Put n valid envelopes (400-byte bodies) on a 4-partition delayed topic."""
+    await ensure_topics(settings, [topic, settings.dead_letter_topic], partitions=4)
+    producer = make_producer(settings, linger_ms=20)
+    await producer.start()
+    envelope = {
+        "topic": "user.notifications",
+        "entity_type": "user",
+        "action": "send_reminder",
+        "body": BODY.decode(),
+        "delay_seconds": delay_seconds,
+        "correlation_id": "reminder-123",
+        "headers": {"source": "bench"},
+    }
+    futures = []
+    for i in range(n):
+        envelope["schedule_id"] = f"{topic}-{i}"
+        futures.append(await producer.send(topic, orjson.dumps(envelope)))
+    await asyncio.gather(*futures)
+    await producer.stop()
