@@ -51,11 +51,18 @@ async def _fresh_redis(settings: Settings) -> Redis:
     return redis
 
 
+def _command_name(command: object) -> str:
+    """`EVALSHA` from a slowlog entry's command line (bytes or str)."""
+    text = command.decode(errors="replace") if isinstance(command, bytes) else str(command)
+    return text.split(" ", 1)[0] or "?"
+
+
 async def _slowlog(redis: Redis) -> dict[str, Any]:
     entries = await redis.slowlog_get(128)
     return {
         "redis_calls_over_50ms": len(entries),
         "slowest_redis_call_ms": max((e["duration"] / 1000 for e in entries), default=0.0),
+        "slow_redis_calls": sorted({_command_name(e.get("command")) for e in entries}),
     }
 
 

@@ -51,11 +51,22 @@ class Settings(BaseSettings):
         description="Longest idle wait of the executor; it wakes earlier for due events.",
     )
     execution_history_ttl_days: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTION_HISTORY_TTL_DAYS", 90, ge=1
+        "SCHEDULES_EXECUTION_HISTORY_TTL_DAYS",
+        90,
+        ge=1,
+        description="Days execution results are kept in ClickHouse (table TTL).",
     )
-    analytics_enabled: bool = env("SCHEDULES_ANALYTICS_ENABLED", True)  # type: ignore[assignment]
+    analytics_enabled: bool = env(
+        "SCHEDULES_ANALYTICS_ENABLED",
+        True,
+        description="Record every execution outcome in schedule_execution_results.",
+    )  # type: ignore[assignment]
     analytics_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_ANALYTICS_BATCH_SIZE", 1000, ge=1, le=1_000_000
+        "SCHEDULES_ANALYTICS_BATCH_SIZE",
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Journal and execution rows per ClickHouse insert.",
     )
     analytics_flush_interval: PositiveSeconds = env(  # type: ignore[assignment]
         "SCHEDULES_ANALYTICS_FLUSH_INTERVAL",
@@ -88,7 +99,11 @@ class Settings(BaseSettings):
         "(`hybrid-scheduler sql` uses it); 0 = none.",
     )
     sync_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_SYNC_BATCH_SIZE", 10_000, ge=1, le=1_000_000
+        "SCHEDULES_SYNC_BATCH_SIZE",
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Cold schedules moved into Redis per sync round.",
     )
     processing_timeout_seconds: PositiveSeconds = env(  # type: ignore[assignment]
         "SCHEDULES_PROCESSING_TIMEOUT_SECONDS",
@@ -106,9 +121,15 @@ class Settings(BaseSettings):
     )
 
     # --- connections (unset = embedded service started by `hybrid-scheduler dev`) ------
-    redis_url: str = env("REDIS_URL", "redis://127.0.0.1:6379/0")  # type: ignore[assignment]
+    redis_url: str = env(
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        description="Redis of the hot tier (`dev` starts one when unset).",
+    )  # type: ignore[assignment]
     kafka_bootstrap_servers: str = env(  # type: ignore[assignment]
-        "KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "127.0.0.1:9092",
+        description="Kafka brokers, host:port[,host:port] (`dev` starts Tansu when unset).",
     )
     clickhouse_url: str | None = env(  # type: ignore[assignment]
         "CLICKHOUSE_URL",
@@ -116,12 +137,24 @@ class Settings(BaseSettings):
         description="http(s)://user:pass@host:port/db of a ClickHouse server; unset = embedded.",
     )
     clickhouse_path: Path = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_PATH", Path(".dev/clickhouse")
+        "SCHEDULES_CLICKHOUSE_PATH",
+        Path(".dev/clickhouse"),
+        description="Data directory of the embedded ClickHouse engine (chdb).",
     )
-    temporal_address: str = env("TEMPORAL_ADDRESS", "127.0.0.1:7233")  # type: ignore[assignment]
-    temporal_namespace: str = env("TEMPORAL_NAMESPACE", "default")  # type: ignore[assignment]
+    temporal_address: str = env(
+        "TEMPORAL_ADDRESS",
+        "127.0.0.1:7233",
+        description="Temporal frontend host:port (`dev` starts the dev server when unset).",
+    )  # type: ignore[assignment]
+    temporal_namespace: str = env(
+        "TEMPORAL_NAMESPACE",
+        "default",
+        description="Temporal namespace of the workflows and schedules.",
+    )  # type: ignore[assignment]
     temporal_task_queue: str = env(  # type: ignore[assignment]
-        "SCHEDULES_TEMPORAL_TASK_QUEUE", "schedules"
+        "SCHEDULES_TEMPORAL_TASK_QUEUE",
+        "schedules",
+        description="Task queue of the sync, cleanup and recovery workflows.",
     )
     recovery_interval: PositiveSeconds = env(  # type: ignore[assignment]
         "SCHEDULES_RECOVERY_INTERVAL",
@@ -149,16 +182,30 @@ class Settings(BaseSettings):
         description="Port of the worker's Prometheus endpoint for Temporal SDK metrics "
         "(http://host:port/metrics); 0 = none.",
     )
-    api_host: str = env("SCHEDULES_API_HOST", "127.0.0.1")  # type: ignore[assignment]
-    api_port: int = env("SCHEDULES_API_PORT", 8000, ge=1, le=65535)  # type: ignore[assignment]
+    api_host: str = env(
+        "SCHEDULES_API_HOST",
+        "127.0.0.1",
+        description="Interface the HTTP API listens on (issue 6).",
+    )  # type: ignore[assignment]
+    api_port: int = env(
+        "SCHEDULES_API_PORT", 8000, ge=1, le=65535, description="Port of the HTTP API (issue 6)."
+    )  # type: ignore[assignment]
 
     # --- Kafka ------------------------------------------------------------------------
-    delayed_topic: str = env("KAFKA_DELAYED_TOPIC_NAME", "delayed_events")  # type: ignore[assignment]
+    delayed_topic: str = env(
+        "KAFKA_DELAYED_TOPIC_NAME",
+        "delayed_events",
+        description="Topic services put scheduling envelopes on.",
+    )  # type: ignore[assignment]
     dead_letter_topic: str = env(  # type: ignore[assignment]
-        "KAFKA_DEAD_LETTER_TOPIC_NAME", "delayed_events.dlq"
+        "KAFKA_DEAD_LETTER_TOPIC_NAME",
+        "delayed_events.dlq",
+        description="Topic for invalid envelopes and undeliverable events (reason in headers).",
     )
     consumer_group: str = env(  # type: ignore[assignment]
-        "KAFKA_CONSUMER_GROUP", "hybrid-scheduler"
+        "KAFKA_CONSUMER_GROUP",
+        "hybrid-scheduler",
+        description="Consumer group of the delayed-topic consumers.",
     )
     kafka_idempotent_producer: bool | None = env(  # type: ignore[assignment]
         "KAFKA_IDEMPOTENT_PRODUCER",
@@ -166,49 +213,111 @@ class Settings(BaseSettings):
         description="Unset = on, except for the embedded broker, which does not support it.",
     )
     kafka_request_timeout_ms: int = env(  # type: ignore[assignment]
-        "KAFKA_REQUEST_TIMEOUT_MS", 10_000, ge=100
+        "KAFKA_REQUEST_TIMEOUT_MS",
+        10_000,
+        ge=100,
+        description="Kafka request timeout; the lease must be at least twice this.",
     )
-    kafka_linger_ms: int = env("KAFKA_LINGER_MS", 2, ge=0, le=1000)  # type: ignore[assignment]
+    kafka_linger_ms: int = env(
+        "KAFKA_LINGER_MS",
+        2,
+        ge=0,
+        le=1000,
+        description="Producer linger: how long a record batch may wait to fill.",
+    )  # type: ignore[assignment]
     ingest_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_INGEST_BATCH_SIZE", 2000, ge=1, le=100_000
+        "SCHEDULES_INGEST_BATCH_SIZE",
+        2000,
+        ge=1,
+        le=100_000,
+        description="Messages per consumed batch (one store and one commit each).",
     )
 
     # --- hot tier / executor ----------------------------------------------------------
-    redis_key_prefix: str = env("SCHEDULES_REDIS_KEY_PREFIX", "")  # type: ignore[assignment]
+    redis_key_prefix: str = env(
+        "SCHEDULES_REDIS_KEY_PREFIX",
+        "",
+        description="Prefix of every Redis key (isolates deployments sharing a Redis).",
+    )  # type: ignore[assignment]
     executor_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTOR_BATCH_SIZE", 500, ge=1, le=5000
+        "SCHEDULES_EXECUTOR_BATCH_SIZE",
+        500,
+        ge=1,
+        le=5000,
+        description="Events claimed per executor batch (one Lua call).",
     )
     executor_concurrent_batches: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTOR_CONCURRENT_BATCHES", 4, ge=1, le=64
+        "SCHEDULES_EXECUTOR_CONCURRENT_BATCHES",
+        4,
+        ge=1,
+        le=64,
+        description="Batches an executor has in flight at once.",
     )
-    lease_seconds: PositiveSeconds = env("SCHEDULES_LEASE_SECONDS", 30)  # type: ignore[assignment]
-    max_attempts: int = env("SCHEDULES_MAX_ATTEMPTS", 5, ge=1, le=100)  # type: ignore[assignment]
+    lease_seconds: PositiveSeconds = env(
+        "SCHEDULES_LEASE_SECONDS",
+        30,
+        description="Lease on claimed events; expired leases fire again elsewhere.",
+    )  # type: ignore[assignment]
+    max_attempts: int = env(
+        "SCHEDULES_MAX_ATTEMPTS",
+        5,
+        ge=1,
+        le=100,
+        description="Delivery attempts before an event is dead-lettered.",
+    )  # type: ignore[assignment]
     retry_base_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_RETRY_BASE_SECONDS", 1
+        "SCHEDULES_RETRY_BASE_SECONDS",
+        1,
+        description="First retry delay (exponential backoff, equal jitter).",
     )
     retry_max_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_RETRY_MAX_SECONDS", 300
+        "SCHEDULES_RETRY_MAX_SECONDS", 300, description="Longest retry delay."
     )
     breaker_failure_threshold: int = env(  # type: ignore[assignment]
-        "SCHEDULES_BREAKER_FAILURE_THRESHOLD", 5, ge=1
+        "SCHEDULES_BREAKER_FAILURE_THRESHOLD",
+        5,
+        ge=1,
+        description="Batches failed on an unreachable broker before the breaker opens.",
     )
     breaker_reset_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_BREAKER_RESET_SECONDS", 10
+        "SCHEDULES_BREAKER_RESET_SECONDS",
+        10,
+        description="How long the open breaker stops claims before probing.",
     )
     default_max_delay_seconds: int = env(  # type: ignore[assignment]
-        "SCHEDULES_DEFAULT_MAX_DELAY_SECONDS", 86400, ge=0
+        "SCHEDULES_DEFAULT_MAX_DELAY_SECONDS",
+        86400,
+        ge=0,
+        description="max_delay_seconds of events that do not set it.",
     )
 
     # --- input limits -----------------------------------------------------------------
-    max_body_bytes: int = env("SCHEDULES_MAX_BODY_BYTES", 1_048_576, ge=1)  # type: ignore[assignment]
-    max_headers: int = env("SCHEDULES_MAX_HEADERS", 64, ge=0)  # type: ignore[assignment]
-    max_header_bytes: int = env("SCHEDULES_MAX_HEADER_BYTES", 16_384, ge=1)  # type: ignore[assignment]
+    max_body_bytes: int = env(
+        "SCHEDULES_MAX_BODY_BYTES", 1_048_576, ge=1, description="Largest accepted body."
+    )  # type: ignore[assignment]
+    max_headers: int = env(
+        "SCHEDULES_MAX_HEADERS", 64, ge=0, description="Most headers an event may carry."
+    )  # type: ignore[assignment]
+    max_header_bytes: int = env(
+        "SCHEDULES_MAX_HEADER_BYTES",
+        16_384,
+        ge=1,
+        description="Largest total size of an event's header names and values.",
+    )  # type: ignore[assignment]
 
     # --- process ----------------------------------------------------------------------
-    node_id: str = env("SCHEDULES_NODE_ID", "")  # type: ignore[assignment]
-    dev_dir: Path = env("SCHEDULES_DEV_DIR", Path(".dev"))  # type: ignore[assignment]
+    node_id: str = env(
+        "SCHEDULES_NODE_ID",
+        "",
+        description="This process's name in execution results (default: host name).",
+    )  # type: ignore[assignment]
+    dev_dir: Path = env(
+        "SCHEDULES_DEV_DIR",
+        Path(".dev"),
+        description="Where `dev` keeps the embedded services' state and logs.",
+    )  # type: ignore[assignment]
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = env(  # type: ignore[assignment]
-        "SCHEDULES_LOG_LEVEL", "INFO"
+        "SCHEDULES_LOG_LEVEL", "INFO", description="DEBUG, INFO, WARNING or ERROR."
     )
 
     @field_validator("delayed_topic", "dead_letter_topic")

@@ -82,3 +82,18 @@ def test_cli_start_up_stops_with_the_setting_named() -> None:
     assert proc.returncode == 2
     assert "SCHEDULES_EXECUTOR_BATCH_SIZE" in proc.stderr
     assert Settings.model_fields  # the module imports cleanly
+
+
+def test_readme_documents_every_setting() -> None:
+    from pathlib import Path
+
+    from pydantic import AliasChoices
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices)
+        if f"`{alias.choices[0]}`" not in readme:
+            missing.append(str(alias.choices[0]))
+    assert missing == [], f"README.md does not document {missing}"
