@@ -97,9 +97,8 @@ def outcome_rows(
                 error=o.error,
             )
         )
-        # The executor does not report when it claimed the batch yet; when it does
-        # (`claimed_at`), processing time is ack minus claim.
-        claimed_at = getattr(o, "claimed_at", None)
+        # Processing time: from the claim of the event's batch to the broker's ack.
+        claimed_at = o.claimed_at
         processing_ms = (
             0 if claimed_at is None else max(0, round((o.executed_at - claimed_at) * 1000))
         )

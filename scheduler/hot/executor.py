@@ -79,6 +79,7 @@ class Outcome:
     attempt: int  # 1-based delivery attempt
     error: str | None = None
     node_id: str = ""
+    claimed_at: float | None = None  # when its batch was claimed (processing time = ack - this)
 
 
 OutcomeHandler = Callable[[list[Outcome]], Awaitable[None]]
@@ -118,6 +119,7 @@ def _message(item: Claimed) -> Message:
 
 @dataclass(slots=True)
 class _Plan:
+    claimed_at: float
     ack: list[str] = field(default_factory=list)
     release: list[Release] = field(default_factory=list)
     dead: list[tuple[Claimed, str, str]] = field(default_factory=list)  # (item, reason, error)
@@ -265,8 +267,8 @@ class Executor:
 
     async def _fire(self, batch: ClaimedBatch) -> None:
         cfg = self.config
-        plan = _Plan()
         now = self.clock()
+        plan = _Plan(claimed_at=now)
         sending: list[Claimed] = []
         for item in batch.items:
             ev = item.event
@@ -275,7 +277,7 @@ class Executor:
             elif now > ev.scheduled_at + ev.max_delay_seconds:
                 plan.ack.append(ev.schedule_id)
                 plan.outcomes.append(
-                    self._outcome(item, "skipped", now, "later than max_delay_seconds")
+                    self._outcome(plan, item, "skipped", now, "later than max_delay_seconds")
                 )
             else:
                 sending.append(item)
@@ -314,14 +316,14 @@ class Executor:
             if not isinstance(res, BaseException):
                 metrics.FIRING_LATENESS.observe(max(0.0, res - item.event.scheduled_at))
                 plan.ack.append(item.event.schedule_id)
-                plan.outcomes.append(self._outcome(item, "success", res))
+                plan.outcomes.append(self._outcome(plan, item, "success", res))
                 continue
             error = f"{type(res).__name__}: {res}"
             attempt = item.attempts + 1
             if is_retryable(res) and attempt < cfg.max_attempts:
                 delay = retry_delay(attempt, cfg.retry_base_seconds, cfg.retry_max_seconds)
                 plan.release.append(Release(item.event.schedule_id, self.clock() + delay, True))
-                plan.outcomes.append(self._outcome(item, "retry", self.clock(), error))
+                plan.outcomes.append(self._outcome(plan, item, "retry", self.clock(), error))
             else:
                 reason = "retries_exhausted" if is_retryable(res) else "permanent_error"
                 plan.dead.append((item, reason, error))
@@ -360,7 +362,7 @@ class Executor:
                 metrics.DEAD_LETTERS.labels("publish").inc()
                 plan.ack.append(item.event.schedule_id)
                 plan.outcomes.append(
-                    self._outcome(item, "dead_letter", self.clock(), f"{reason}: {error}")
+                    self._outcome(plan, item, "dead_letter", self.clock(), f"{reason}: {error}")
                 )
 
     def _produce_timeout(self) -> float:
@@ -379,5 +381,9 @@ class Executor:
             return False
         return True
 
-    def _outcome(self, item: Claimed, status: str, at: float, error: str | None = None) -> Outcome:
-        return Outcome(item.event, status, at, item.attempts + 1, error, self.config.node_id)
+    def _outcome(
+        self, plan: _Plan, item: Claimed, status: str, at: float, error: str | None = None
+    ) -> Outcome:
+        return Outcome(
+            item.event, status, at, item.attempts + 1, error, self.config.node_id, plan.claimed_at
+        )

@@ -205,3 +205,18 @@ async def test_a_full_buffer_drops_the_oldest_rows_and_counts_them(cold: ColdSto
         "SELECT min(schedule_id) AS first, count() AS n FROM event_schedules"
     )
     assert rows == [{"first": "s15", "n": 10}]  # the newest ten were kept
+
+
+async def test_processing_time_is_ack_minus_claim(cold: ColdStore) -> None:
+    o = outcome(1, 0.5, attempt=3)
+    o.claimed_at = o.executed_at - 0.25
+    journal = JournalWriter(cold, batch_size=10)
+    await journal.record([o])
+    await journal.flush()
+    rows = await cold.ch.query(
+        "SELECT processing_time_ms, retry_count, node_id, delay_seconds "
+        "FROM schedule_execution_results"
+    )
+    assert rows == [
+        {"processing_time_ms": 250, "retry_count": 2, "node_id": "node-a", "delay_seconds": 0.5}
+    ]
