@@ -190,14 +190,6 @@ class Executor:
         self._stopping.set()
         self._wake.set()
 
-    async def run_once(self) -> int:
-        """Claim and fire one batch in place; returns how many events it claimed."""
-        batch = await self._claim()
-        if batch is None:
-            return 0
-        await self._fire(batch)
-        return len(batch.items)
-
     async def _claim(self) -> ClaimedBatch | None:
         """The next due batch, or None when nothing is due or the breaker is open."""
         if self.breaker.state is State.OPEN:
@@ -219,14 +211,22 @@ class Executor:
             log.exception("firing a batch of %d failed", len(batch.items))
 
     async def _idle(self) -> None:
+        # Clear before reading the head: a wake-up published after the read must still
+        # cut this wait short, or an earlier event could wait out the idle interval.
+        self._wake.clear()
         head = await self.store.next_due()
         wait = self.config.idle_interval
         if head is not None:
             wait = min(wait, max(0.0, head - self.clock()))
-        await self._sleep(wait)
+        await self._wait(wait)
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
+        await self._wait(seconds)
+
+    async def _wait(self, seconds: float) -> None:
+        if self._stopping.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
