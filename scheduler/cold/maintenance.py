@@ -1,6 +1,7 @@
 """The `sync` role: runs the cold tier's operations on timers, in this process.
 
-A stand-in until Temporal schedules them (issue 5 replaces this module): the sync every
+For deployments without Temporal (where the `worker` role runs them as Temporal
+Schedules instead; `dev` runs the worker, and the two are never run together): the sync every
 SCHEDULES_CLICKHOUSE_SYNC_INTERVAL, first at start (each sync also resolves 'processing'
 rows an interrupted run left); recovery and cleanup every SCHEDULES_CLEANUP_INTERVAL
 (executors reap their own expired leases meanwhile). A failed run is logged and tried

@@ -1,5 +1,5 @@
 """The cold tier's operations, bound to their clients: what the service, the CLI, the
-in-process maintenance loop and (issue 5) Temporal activities call.
+in-process maintenance loop and the Temporal activities call.
 
     ops = ColdOperations(ColdStore(ch), hot, ColdConfig.from_settings(settings))
     await ops.sync()          # SyncResult: transferred, demoted, seconds, ...
