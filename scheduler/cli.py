@@ -2,6 +2,7 @@
 
 hybrid-scheduler dev                     embedded Redis, Kafka, Temporal, ClickHouse + every role
 hybrid-scheduler serve --role executor   one role against configured services
+hybrid-scheduler serve --role api        the HTTP API on SCHEDULES_API_HOST:SCHEDULES_API_PORT
 hybrid-scheduler worker                  the Temporal worker (= serve --role worker)
 hybrid-scheduler migrate                 apply pending ClickHouse migrations
 hybrid-scheduler sql "SELECT ..."        read-only SQL on the cold tier (embedded mode too)
@@ -29,8 +30,9 @@ log = logging.getLogger("hybrid_scheduler")
 
 DEV_PORTS = {"redis": 6379, "kafka": 9092, "temporal": 7233, "temporal_ui": 8233}
 WORKER = "worker"  # the Temporal worker: runs sync, cleanup and recovery as Schedules
+API = "api"  # the HTTP API (uvicorn in this process, on this process's SchedulerService)
 # `dev` runs the worker, not the in-process `sync` role: never both (double the work).
-DEV_ROLES = (*(r for r in ROLES if r != "sync"), WORKER)
+DEV_ROLES = (*(r for r in ROLES if r != "sync"), WORKER, API)
 
 
 def _setup_logging(level: str) -> None:
@@ -45,7 +47,8 @@ def _setup_logging(level: str) -> None:
 async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
     """Run the given roles until SIGINT/SIGTERM, then stop them cleanly."""
     with_worker = WORKER in roles
-    roles = [r for r in roles if r != WORKER]
+    with_api = API in roles
+    roles = [r for r in roles if r not in (WORKER, API)]
     if with_worker and "sync" in roles:
         raise ConfigError("run either the `worker` role or the in-process `sync` role, not both")
     if with_worker and not settings.cold_tier_enabled:
@@ -57,7 +60,7 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
         loop.add_signal_handler(sig, stop.set)
     await service.start(roles)
     shim = start_product_shim(settings)
-    worker = worker_done = None
+    worker = worker_done = server = serving = None
     try:
         running: set[asyncio.Task[None]] = set()
         if roles:
@@ -67,16 +70,28 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
             worker = await start_worker(settings, service.cold_ops)
             worker_done = asyncio.create_task(worker.run())
             running.add(worker_done)
+        if with_api:
+            from api.server import build_server  # the API's dependencies load only for it
+
+            server = build_server(settings, service, worker.client if worker else None)
+            serving = asyncio.create_task(server.serve())
+            running.add(serving)
+            log.info("HTTP API on http://%s:%d", settings.api_host, settings.api_port)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({*running, stopped}, return_when=asyncio.FIRST_COMPLETED)
         for task in running:
             if task.done():
                 task.result()  # a role died: surface its error
         stopped.cancel()
-        for task in running - {worker_done}:
+        if server is not None and serving is not None:
+            server.should_exit = True  # finishes open requests, then serve() returns
+            await serving
+        for task in running - {worker_done, serving}:
             task.cancel()
     finally:
         log.info("stopping")
+        if server is not None:
+            server.should_exit = True
         if worker is not None and worker_done is not None and not worker_done.done():
             await worker.shutdown()  # lets running activities finish (5 s), then ends run()
         if shim is not None:
@@ -145,10 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--role",
         action="append",
-        choices=[*ROLES, WORKER, "all"],
+        choices=[*ROLES, WORKER, API, "all"],
         required=True,
         help="role to run; repeat for several ('all' = executor, consumer and the "
-        "in-process sync; use `worker` instead of `sync` where Temporal runs)",
+        "in-process sync; use `worker` instead of `sync` where Temporal runs; `api` = the "
+        "HTTP API)",
     )
     sub.add_parser(
         WORKER, help="run the Temporal worker: sync, cleanup and recovery as Temporal Schedules"

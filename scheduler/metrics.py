@@ -93,3 +93,16 @@ JOB_SECONDS = Histogram(
     ["job"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 180, 300, 900),
 )
+
+# --- HTTP API ----------------------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "schedules_http_requests_total",
+    "HTTP API requests.",
+    ["method", "route", "status"],  # route: the path template, never a schedule id
+)
+HTTP_SECONDS = Histogram(
+    "schedules_http_request_seconds",
+    "HTTP API request duration.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30),
+)

@@ -190,6 +190,31 @@ class Settings(BaseSettings):
     api_port: int = env(
         "SCHEDULES_API_PORT", 8000, ge=1, le=65535, description="Port of the HTTP API (issue 6)."
     )  # type: ignore[assignment]
+    api_token: str | None = env(  # type: ignore[assignment]
+        "SCHEDULES_API_TOKEN",
+        None,
+        description="When set, mutating HTTP endpoints need `Authorization: Bearer <token>` "
+        "(health and metrics stay open).",
+    )
+    api_max_batch: int = env(  # type: ignore[assignment]
+        "SCHEDULES_API_MAX_BATCH",
+        1000,
+        ge=1,
+        le=100_000,
+        description="Most events one POST /api/v1/schedules/batch may carry.",
+    )
+    api_max_request_bytes: int = env(  # type: ignore[assignment]
+        "SCHEDULES_API_MAX_REQUEST_BYTES",
+        16_777_216,
+        ge=1,
+        description="Largest HTTP request body; larger ones get 413.",
+    )
+    api_job_wait_seconds: PositiveSeconds = env(  # type: ignore[assignment]
+        "SCHEDULES_API_JOB_WAIT_SECONDS",
+        30,
+        description="How long POST .../monitoring/sync and /cleanup wait for the Temporal "
+        "workflow before answering 202 with its workflow id.",
+    )
 
     # --- Kafka ------------------------------------------------------------------------
     delayed_topic: str = env(

@@ -1,0 +1,63 @@
+"""The app factory: `create_app(settings)` builds the FastAPI app; its lifespan starts a
+SchedulerService (API only unless `roles` are given) and stops it on shutdown.
+
+    app = create_app(load_settings())                      # uvicorn api.main:app style
+    app = create_app(settings, roles=["executor"], temporal=client)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import BodySizeLimit
+from api.observe import RequestMetrics
+from api.routes import monitoring, schedules
+from scheduler.service import SchedulerService
+from scheduler.settings import Settings
+
+
+def create_app(
+    settings: Settings,
+    *,
+    roles: Iterable[str] = (),
+    temporal: Any = None,
+    service: SchedulerService | None = None,
+) -> FastAPI:
+    """`temporal`: a connected temporalio Client; manual sync/cleanup then run as
+    workflows, otherwise in this process. `service`: an already started service to serve
+    (its owner starts and stops it), instead of one of the app's own."""
+    roles = list(roles)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            app.state.service = service
+            yield
+            return
+        own = SchedulerService(settings)
+        await own.start(roles)
+        app.state.service = own
+        try:
+            yield
+        finally:
+            await own.stop()
+
+    app = FastAPI(
+        title="hybrid-scheduler",
+        summary="Schedule Kafka events for later; Redis hot tier, ClickHouse cold tier.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_request_bytes)
+    app.add_middleware(RequestMetrics)  # outermost: also counts the 413s
+    # Monitoring first: its fixed paths must win over /api/v1/schedules/{schedule_id}.
+    app.include_router(monitoring.router)
+    app.include_router(schedules.router)
+    return app

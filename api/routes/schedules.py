@@ -1,0 +1,166 @@
+"""Schedule, inspect and cancel events: /api/v1/schedules."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import BaseModel, Field
+
+from api.deps import Authorized, ServiceDep, SettingsDep
+from scheduler import metrics
+from scheduler.errors import InvalidEvent
+from scheduler.models import ScheduleRequest, new_schedule_id, parse_request
+from scheduler.service import SchedulerService
+
+router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
+
+FINISHED = {"executed", "skipped", "error"}
+
+
+class Scheduled(BaseModel):
+    schedule_id: str = Field(examples=["reminder-123"])
+    tier: str = Field(description="hot (Redis) or cold (ClickHouse).", examples=["hot"])
+    scheduled_at: datetime
+    created: bool = Field(description="false: the schedule_id was already scheduled.")
+
+
+class ScheduleInfo(BaseModel):
+    schedule_id: str
+    status: str = Field(
+        description="pending|processing|transferred|executed|cancelled|skipped|error"
+    )
+    tier: str
+    scheduled_at: datetime
+    topic: str
+    entity_type: str
+    action: str
+    correlation_id: str | None
+    priority: int
+    attempts: int
+    error: str | None
+    hot_state: str | None = Field(description="pending or in_flight while Redis holds it.")
+    processing_started_at: datetime | None
+    updated_at: datetime | None
+
+
+class BatchRequest(BaseModel):
+    events: list[Any] = Field(description="Schedule requests; each is validated on its own.")
+
+
+class BatchItem(BaseModel):
+    index: int
+    ok: bool
+    schedule_id: str | None = None
+    tier: str | None = None
+    scheduled_at: datetime | None = None
+    created: bool | None = None
+    error: str | None = None
+    field: str | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItem]
+
+
+class Cancelled(BaseModel):
+    schedule_id: str
+    cancelled: str = Field(description="pending, or in_flight (it may have been published).")
+
+
+async def _schedule(service: SchedulerService, req: ScheduleRequest) -> Scheduled:
+    if req.schedule_id is None:
+        req = req.model_copy(update={"schedule_id": new_schedule_id()})
+    now = time.time()
+    sid, added = await service.schedule_request(req, source="http")
+    found = await service.get_status(sid)
+    if found is not None:
+        return Scheduled(
+            schedule_id=sid, tier=found.tier, scheduled_at=found.scheduled_at, created=added
+        )
+    # Not visible yet (a cold row still in the journal buffer): work it out from the request.
+    at = req.scheduled_at.timestamp() if req.scheduled_at else now + (req.delay_seconds or 0)
+    tier = "hot" if at <= now + service.settings.immediate_horizon_seconds else "cold"
+    return Scheduled(
+        schedule_id=sid, tier=tier, scheduled_at=datetime.fromtimestamp(at, UTC), created=added
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Authorized],
+    responses={200: {"model": Scheduled, "description": "Already scheduled under this id."}},
+)
+async def create_schedule(
+    req: ScheduleRequest, service: ServiceDep, response: Response
+) -> Scheduled:
+    """Schedule one event. Sending a `schedule_id` that is already scheduled returns the
+    existing schedule with 200 instead of adding a second event."""
+    try:
+        result = await _schedule(service, req)
+    except InvalidEvent:
+        metrics.EVENTS_REJECTED.labels("http").inc()
+        raise
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.post("/batch", dependencies=[Authorized])
+async def create_batch(
+    batch: BatchRequest, service: ServiceDep, settings: SettingsDep
+) -> BatchResult:
+    """Schedule up to SCHEDULES_API_MAX_BATCH events; one result per item, in order. A bad
+    item is reported in its result and does not stop the others."""
+    if len(batch.events) > settings.api_max_batch:
+        raise InvalidEvent(
+            f"{len(batch.events)} events; the limit is {settings.api_max_batch}", field="events"
+        )
+    results: list[BatchItem] = []
+    for i, item in enumerate(batch.events):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidEvent("must be a JSON object", field=None)
+            done = await _schedule(service, parse_request(item))
+        except InvalidEvent as exc:
+            metrics.EVENTS_REJECTED.labels("http").inc()
+            results.append(BatchItem(index=i, ok=False, error=str(exc), field=exc.field))
+            continue
+        results.append(BatchItem(index=i, ok=True, **done.model_dump()))
+    accepted = sum(r.ok for r in results)
+    return BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
+
+
+@router.get("/{schedule_id}", responses={404: {"description": "Unknown schedule_id."}})
+async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleInfo:
+    """Where the schedule is and what happened to it."""
+    found = await service.get_status(schedule_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule {schedule_id!r}")
+    return ScheduleInfo.model_validate(found, from_attributes=True)
+
+
+@router.delete(
+    "/{schedule_id}",
+    dependencies=[Authorized],
+    responses={
+        404: {"description": "Unknown schedule_id."},
+        409: {"description": "Already executed (or otherwise finished)."},
+    },
+)
+async def cancel_schedule(schedule_id: str, service: ServiceDep) -> Cancelled:
+    """Cancel a schedule in either tier."""
+    result = await service.cancel_event(schedule_id)
+    if result:
+        return Cancelled(schedule_id=schedule_id, cancelled=result.value)
+    found = await service.get_status(schedule_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule {schedule_id!r}")
+    raise HTTPException(
+        status.HTTP_409_CONFLICT, f"schedule {schedule_id!r} is already {found.status}"
+    )

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from scheduler.hot.store import HotStore
+from scheduler.settings import Settings
+from tests.api.conftest import MakeClient
+
+URL = "/api/v1/schedules"
+
+
+def event(**kw: object) -> dict[str, object]:
+    return {"topic": "user.notifications", "body": {"user_id": 1}, "delay_seconds": 60, **kw}
+
+
+async def test_schedule_then_get_then_cancel(api: httpx.AsyncClient, hot: HotStore) -> None:
+    r = await api.post(URL, json=event(schedule_id="reminder-1", entity_type="user"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["schedule_id"] == "reminder-1"
+    assert body["tier"] == "hot"
+    assert body["created"] is True
+    assert await hot.counts() == {"pending": 1, "in_flight": 0}
+
+    r = await api.get(f"{URL}/reminder-1")
+    assert r.status_code == 200
+    info = r.json()
+    assert info["status"] == "transferred"
+    assert info["hot_state"] == "pending"
+    assert info["attempts"] == 0
+    assert info["entity_type"] == "user"
+
+    r = await api.delete(f"{URL}/reminder-1")
+    assert r.status_code == 200
+    assert r.json() == {"schedule_id": "reminder-1", "cancelled": "pending"}
+    assert await hot.counts() == {"pending": 0, "in_flight": 0}
+    assert (await api.get(f"{URL}/reminder-1")).status_code == 404
+
+
+async def test_generated_id_and_scheduled_at(api: httpx.AsyncClient) -> None:
+    at = datetime.now(UTC) + timedelta(minutes=5)
+    r = await api.post(URL, json=event(delay_seconds=None, scheduled_at=at.isoformat()))
+    assert r.status_code == 201
+    body = r.json()
+    assert len(body["schedule_id"]) == 26
+    assert abs(datetime.fromisoformat(body["scheduled_at"]) - at) < timedelta(seconds=1)
+
+
+async def test_same_schedule_id_again_is_200_and_one_event(
+    api: httpx.AsyncClient, hot: HotStore
+) -> None:
+    first = await api.post(URL, json=event(schedule_id="dup"))
+    again = await api.post(URL, json=event(schedule_id="dup", delay_seconds=999))
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json()["created"] is False
+    assert again.json()["scheduled_at"] == first.json()["scheduled_at"]
+    assert await hot.counts() == {"pending": 1, "in_flight": 0}
+
+
+async def test_validation_errors_name_the_field(api: httpx.AsyncClient) -> None:
+    r = await api.post(URL, json=event(delay_seconds=-1))
+    assert r.status_code == 422
+    assert r.json()["field"] == "delay_seconds"
+    assert "delay_seconds" in r.json()["detail"]
+
+    r = await api.post(URL, json=event(topic="bad topic!"))
+    assert (r.status_code, r.json()["field"]) == (422, "topic")
+
+    r = await api.post(URL, json={"topic": "t", "body": "x"})
+    assert r.status_code == 422
+    assert "exactly one of scheduled_at or delay_seconds" in r.json()["detail"]
+
+    r = await api.post(URL, json=event(unknown=1))
+    assert (r.status_code, r.json()["field"]) == (422, "unknown")
+
+    r = await api.post(URL, content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+async def test_invalid_event_from_limits_is_422(api: httpx.AsyncClient) -> None:
+    r = await api.post(URL, json=event(headers={"schedule_id": "x"}))
+    assert r.status_code == 422
+    assert r.json()["field"] == "headers"
+    assert "reserved" in r.json()["detail"]
+
+
+async def test_beyond_horizon_without_cold_tier_is_422(api: httpx.AsyncClient) -> None:
+    r = await api.post(URL, json=event(delay_seconds=10 * 86400))
+    assert r.status_code == 422
+    assert r.json()["field"] == "scheduled_at"
+
+
+async def test_far_future_is_422_not_500(api: httpx.AsyncClient) -> None:
+    r = await api.post(URL, json=event(delay_seconds=1e300))
+    assert r.status_code == 422
+
+
+async def test_body_over_limit_is_413(make_client: MakeClient, settings: Settings) -> None:
+    api = await make_client(settings.model_copy(update={"api_max_request_bytes": 1000}))
+    r = await api.post(URL, json=event(body="x" * 2000))
+    assert r.status_code == 413
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(5):
+            yield b"x" * 400
+
+    r = await api.post(URL, content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert (await api.post(URL, json=event())).status_code == 201
+
+
+async def test_unknown_schedule_is_404(api: httpx.AsyncClient) -> None:
+    assert (await api.get(f"{URL}/nope")).status_code == 404
+    assert (await api.delete(f"{URL}/nope")).status_code == 404
+
+
+async def test_cancel_finished_schedule_is_409(hybrid_api: httpx.AsyncClient) -> None:
+    r = await hybrid_api.post(URL, json=event(schedule_id="later", delay_seconds=3 * 86400))
+    assert r.status_code == 201
+    assert r.json()["tier"] == "cold"
+    info = (await hybrid_api.get(f"{URL}/later")).json()
+    assert (info["status"], info["tier"]) == ("pending", "cold")
+    assert (await hybrid_api.delete(f"{URL}/later")).status_code == 200
+    r = await hybrid_api.delete(f"{URL}/later")
+    assert r.status_code == 409
+    assert "cancelled" in r.json()["detail"]
+
+
+async def test_batch_reports_each_item(api: httpx.AsyncClient, hot: HotStore) -> None:
+    r = await api.post(
+        f"{URL}/batch",
+        json={"events": [event(schedule_id="a"), event(delay_seconds=-5), "nope", event()]},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (2, 2)
+    results = body["results"]
+    assert [x["ok"] for x in results] == [True, False, False, True]
+    assert results[0]["schedule_id"] == "a"
+    assert results[1]["field"] == "delay_seconds"
+    assert await hot.counts() == {"pending": 2, "in_flight": 0}
+
+
+async def test_batch_over_max_items_is_422(make_client: MakeClient, settings: Settings) -> None:
+    api = await make_client(settings.model_copy(update={"api_max_batch": 2}))
+    r = await api.post(f"{URL}/batch", json={"events": [event()] * 3})
+    assert (r.status_code, r.json()["field"]) == (422, "events")
+    r = await api.post(f"{URL}/batch", json={"items": []})
+    assert (r.status_code, r.json()["field"]) == (422, "events")
