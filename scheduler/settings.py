@@ -185,10 +185,10 @@ class Settings(BaseSettings):
     api_host: str = env(
         "SCHEDULES_API_HOST",
         "127.0.0.1",
-        description="Interface the HTTP API listens on (issue 6).",
+        description="Interface the HTTP API listens on.",
     )  # type: ignore[assignment]
     api_port: int = env(
-        "SCHEDULES_API_PORT", 8000, ge=1, le=65535, description="Port of the HTTP API (issue 6)."
+        "SCHEDULES_API_PORT", 8000, ge=1, le=65535, description="Port of the HTTP API."
     )  # type: ignore[assignment]
     api_token: str | None = env(  # type: ignore[assignment]
         "SCHEDULES_API_TOKEN",
