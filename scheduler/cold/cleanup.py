@@ -5,7 +5,7 @@
   run by ClickHouse itself, in bounded batches; no data passes through Python, no
   ALTER DELETE). FINAL hides them at once; merges reclaim the space. Months older than
   the retention with nothing left in them are dropped whole.
-- Redis entries of ids that are neither pending nor in flight (lua/hot_orphans.lua).
+- Redis entries of ids that are neither pending nor in flight (HotStore.remove_orphans).
 
 Execution results and hourly metrics expire by their tables' TTLs.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 
 from scheduler import metrics
 from scheduler.cold.records import FINISHED, TOMBSTONE_BAND, change_clock, micros
@@ -109,14 +108,7 @@ async def _drop_empty_months(cold: ColdStore, cutoff_us: int) -> list[str]:
 async def remove_hot_orphans(hot: HotStore) -> int:
     """Scan the hot tier's hashes and priority sets in bounded steps; remove debris."""
     k = hot.keys
-    script = hot.redis.register_script(
-        resources.files("scheduler.cold").joinpath("lua", "hot_orphans.lua").read_text()
-    )
-    keys = [k.scheduled, k.inflight, k.payloads, k.attempts, k.priorities, k.leases, k.levels]
-
-    async def sweep(ids: list[str], level: str = "") -> int:
-        return int(await script(keys=keys, args=[k.level_prefix, level, *ids])) if ids else 0
-
+    sweep = hot.remove_orphans
     removed = 0
     async with hot.redis.pipeline(transaction=False) as pipe:
         pipe.hlen(k.payloads)

@@ -72,6 +72,7 @@ class HotStore:
         self._release = _script(redis, "release")
         self._reap = _script(redis, "reap")
         self._cancel = _script(redis, "cancel")
+        self._orphans = _script(redis, "orphans")
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
@@ -159,6 +160,17 @@ class HotStore:
             args=[k.level_prefix, schedule_id],
         )
         return CancelResult(state.decode() if isinstance(state, bytes) else state)
+
+    async def remove_orphans(self, schedule_ids: Sequence[str], level: str = "") -> int:
+        """Remove entries of these ids that are neither pending nor in flight (debris,
+        e.g. after the runbook's emergency ZREMRANGEBYSCORE). `level`: the priority set
+        the ids were found in ('' = look each id's level up). Returns ids cleaned."""
+        if not schedule_ids:
+            return 0
+        k = self.keys
+        return int(
+            await self._orphans(keys=k.script_keys, args=[k.level_prefix, level, *schedule_ids])
+        )
 
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""

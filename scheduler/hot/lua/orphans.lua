@@ -1,11 +1,11 @@
 -- Remove hot-tier entries of ids that are neither pending nor in flight. Every hot-tier
 -- script keeps "an entry exists => the id is in `scheduled` or `inflight`", so anything
 -- else is debris, e.g. left by the runbook's emergency ZREMRANGEBYSCORE on scheduled_events.
--- KEYS: scheduled, inflight, payloads, attempts, priorities, leases, levels
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
 -- ARGV: level_prefix, level ('' = look the id's level up in priorities), id1, id2, ...
 -- Returns how many ids had debris removed.
-local scheduled, inflight, payloads, attempts = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local priorities, leases, levels = KEYS[5], KEYS[6], KEYS[7]
+local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local inflight, leases, attempts = KEYS[5], KEYS[6], KEYS[7]
 local level_prefix, level = ARGV[1], ARGV[2]
 local n = 0
 for i = 3, #ARGV do
