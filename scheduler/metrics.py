@@ -50,6 +50,12 @@ INGEST_BATCH_SECONDS = Histogram(
 COLD_PENDING = Gauge(
     "schedules_cold_pending", "Schedules waiting in ClickHouse (status 'pending'), last counted."
 )
+REDIS_PENDING = Gauge(
+    "schedules_redis_pending", "Events pending in Redis (incl. held by a pause), last counted."
+)
+IN_FLIGHT = Gauge("schedules_in_flight", "Events claimed by an executor, not yet acked.")
+PAUSES = Gauge("schedules_pauses", "Active pauses (all, per topic, priority threshold).")
+HELD = Gauge("schedules_held", "Due events a topic or priority pause holds back.")
 SYNC_TRANSFERRED = Counter(
     "schedules_sync_transferred_total", "Cold schedules moved into Redis by the sync."
 )

@@ -43,6 +43,7 @@ from scheduler.cold.sync import SyncResult
 from scheduler.errors import ConfigError, ServiceUnavailable
 from scheduler.hot.executor import Executor, ExecutorConfig, Outcome, OutcomeHandler
 from scheduler.hot.keys import Keys
+from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
@@ -326,15 +327,47 @@ class SchedulerService:
         """Put every schedule ClickHouse says is in Redis back into an emptied Redis."""
         return await self._ops().rebuild_hot()
 
+    async def pause(
+        self,
+        scope: Scope | str = Scope.ALL,
+        *,
+        topic: str | None = None,
+        priority_below: int | None = None,
+        reason: str | None = None,
+    ) -> PauseState:
+        """Stop firing everything (`all`), one `topic`, or priorities below
+        `priority_below` (`priority`). Paused events stay scheduled; see resume()."""
+        hot, _ = self._require()
+        state = await PauseControl(hot).pause(
+            scope_of(scope), topic=topic, priority_below=priority_below, reason=reason
+        )
+        log.warning("pause %s %s started; now paused: %s", scope, topic or "", state.to_dict())
+        return state
+
+    async def resume(
+        self, scope: Scope | str = Scope.ALL, *, topic: str | None = None
+    ) -> PauseState:
+        """End a pause (`all` ends every pause); held events fire at once."""
+        hot, _ = self._require()
+        state, moved = await PauseControl(hot).resume(scope_of(scope), topic=topic)
+        log.warning("resumed %s %s: %d held events returned", scope, topic or "", moved)
+        return state
+
     async def get_stats(self) -> dict[str, Any]:
         hot, _ = self._require()
         counts = await hot.counts()
         running = {name: not t.done() for name, t in self._tasks.items()}
+        paused = await PauseControl(hot).state()
+        metrics.REDIS_PENDING.set(counts["pending"])
+        metrics.IN_FLIGHT.set(counts["in_flight"])
+        metrics.PAUSES.set(len(paused.pauses))
+        metrics.HELD.set(paused.held)
         stats: dict[str, Any] = {
             "pending": 0,  # cold tier: schedules waiting in ClickHouse
             "redis_pending": counts["pending"],
             "in_flight": counts["in_flight"],
             "running": running,
+            "paused": paused.to_dict(),
         }
         if self.cold is not None:
             try:

@@ -271,7 +271,8 @@ def drained(hot: HotStore) -> object:
 
     async def check() -> bool:
         async def empty() -> bool:
-            return await hot.counts() == {"pending": 0, "in_flight": 0}
+            counts = await hot.counts()
+            return counts["pending"] == 0 and counts["in_flight"] == 0
 
         return bool(await eventually(empty))
 

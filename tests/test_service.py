@@ -112,3 +112,21 @@ async def test_roles_report_running_and_unknown_roles_are_refused(settings: Sett
         assert stats["circuit_breaker"] == "closed"
     finally:
         await svc.stop()
+
+
+async def test_pause_and_resume_through_the_python_api(service: SchedulerService) -> None:
+    state = await service.pause("topic", topic="orders", reason="INC-7")
+    assert state.topics == ["orders"]
+    state = await service.pause("priority", priority_below=-1)
+    assert (await service.get_stats())["paused"] | {"pauses": None} == {
+        "active": True,
+        "all": False,
+        "topics": ["orders"],
+        "priority_below": -1,
+        "held": 0,
+        "pauses": None,
+    }
+    with pytest.raises(InvalidEvent) as err:
+        await service.pause("everything")
+    assert err.value.field == "scope"
+    assert not (await service.resume()).pauses

@@ -113,8 +113,10 @@ async def remove_hot_orphans(hot: HotStore) -> int:
     async with hot.redis.pipeline(transaction=False) as pipe:
         pipe.hlen(k.payloads)
         pipe.zcard(k.scheduled)
+        pipe.zcard(k.held)
         pipe.zcard(k.inflight)
-        payloads, pending, inflight = await pipe.execute()
+        payloads, scheduled, held, inflight = await pipe.execute()
+    pending = scheduled + held
     hashes = [k.attempts, k.priorities, k.leases]
     if payloads > pending + inflight:  # payloads are big: scan them only when some are extra
         hashes.insert(0, k.payloads)

@@ -28,7 +28,7 @@ class ScheduleStatus:
     priority: int
     attempts: int = 0
     error: str | None = None
-    hot_state: str | None = None  # 'pending' or 'in_flight' while Redis holds it
+    hot_state: str | None = None  # 'pending', 'in_flight' or 'held' (paused) while in Redis
     processing_started_at: datetime | None = None
     updated_at: datetime | None = None
 

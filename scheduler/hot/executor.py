@@ -33,6 +33,8 @@ from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PAUSED_POLL_SECONDS = 0.1
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutorConfig:
@@ -145,6 +147,7 @@ class Executor:
         self.clock = clock
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._blocked = False  # the last claim found due events that a pause holds back
         self.running = False
 
     # --- the loop ------------------------------------------------------------------------
@@ -198,6 +201,7 @@ class Executor:
         limit = 1 if self.breaker.state is State.HALF_OPEN else self.config.batch_size
         now = self.clock()
         batch = await self.store.claim(now, limit, now + self.config.lease_seconds)
+        self._blocked = batch.blocked
         if not batch.items:
             return None
         metrics.CLAIM_BATCH.observe(len(batch.items))
@@ -217,7 +221,10 @@ class Executor:
         head = await self.store.next_due()
         wait = self.config.idle_interval
         if head is not None:
-            wait = min(wait, max(0.0, head - self.clock()))
+            # While paused the head may be due but not ours to take: poll for events
+            # the pause does not cover (or the resume's wake-up) instead of spinning.
+            floor = PAUSED_POLL_SECONDS if self._blocked else 0.0
+            wait = min(wait, max(floor, head - self.clock()))
         await self._wait(wait)
 
     async def _sleep(self, seconds: float) -> None:
@@ -255,12 +262,18 @@ class Executor:
             await asyncio.sleep(every)
             try:
                 n = await self.store.reap(self.clock())
+                # Events held aside by a pause that ended without putting them back
+                # (its resume was interrupted): return them once no pause is left.
+                unheld = await self.store.unhold(only_when_unpaused=True)
             except Exception:
                 log.warning("reaping expired leases failed", exc_info=True)
                 continue
             if n:
                 metrics.LEASES_REAPED.inc(n)
                 log.warning("returned %d events whose executor lease expired", n)
+            if unheld:
+                log.warning("returned %d events held by a pause that has ended", unheld)
+            if n or unheld:
                 self._wake.set()
 
     # --- one batch -----------------------------------------------------------------------

@@ -69,6 +69,20 @@ class Keys:
         return self._k(":fence")
 
     @property
+    def held(self) -> str:
+        """ZSET schedule_id -> scheduled_at of due events a topic or priority pause holds
+        back (moved aside by the claim script so they do not block the head of
+        `scheduled`); still pending: resuming puts them back. Their priority stays in
+        `priorities`."""
+        return self._k(":held")
+
+    @property
+    def paused(self) -> str:
+        """HASH of active pauses: `all`, `priority` or `topic:<name>` -> JSON
+        {"since", "reason"[, "below"]} (scheduler.hot.pause)."""
+        return self._k(":paused")
+
+    @property
     def script_keys(self) -> list[str]:
         """The KEYS every hot-tier Lua script takes, in this order."""
         return [
@@ -80,6 +94,8 @@ class Keys:
             self.leases,
             self.attempts,
             self.fence,
+            self.held,
+            self.paused,
         ]
 
     @property

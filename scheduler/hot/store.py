@@ -46,6 +46,8 @@ class Claimed:
 class ClaimedBatch:
     token: int
     items: list[Claimed]
+    # Nothing was claimed (or held aside) because a pause applies: poll, do not spin.
+    blocked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class HotStore:
         self._reap = _script(redis, "reap")
         self._cancel = _script(redis, "cancel")
         self._orphans = _script(redis, "orphans")
+        self._unhold = _script(redis, "unhold")
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
@@ -100,17 +103,18 @@ class HotStore:
         return [bool(x) for chunk in results for x in chunk]
 
     async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:
-        """Atomically take up to `limit` due events (priority order) under one lease."""
+        """Atomically take up to `limit` due events (priority order) under one lease,
+        leaving those an active pause covers (scheduler.hot.pause)."""
         k = self.keys
         raw = await self._claim(
             keys=k.script_keys,
             args=[k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP],
         )
         items = []
-        for i in range(1, len(raw), 3):
+        for i in range(2, len(raw), 3):
             sid = raw[i].decode()
             items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
-        return ClaimedBatch(int(raw[0]), items)
+        return ClaimedBatch(int(raw[0]), items, blocked=bool(raw[1]))
 
     async def ack(self, token: int, schedule_ids: Iterable[str]) -> int:
         """Forget delivered events whose lease `token` still holds; returns how many."""
@@ -172,6 +176,13 @@ class HotStore:
             await self._orphans(keys=k.script_keys, args=[k.level_prefix, level, *schedule_ids])
         )
 
+    async def unhold(self, limit: int = RELEASE_CHUNK, *, only_when_unpaused: bool = False) -> int:
+        """Put up to `limit` events a pause held aside back into `scheduled`; returns how
+        many. `only_when_unpaused`: do nothing while any pause is active."""
+        k = self.keys
+        flag = 1 if only_when_unpaused else 0
+        return int(await self._unhold(keys=k.script_keys, args=[k.level_prefix, limit, flag]))
+
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""
         head = await self.redis.zrange(self.keys.scheduled, 0, 0, withscores=True)
@@ -181,17 +192,22 @@ class HotStore:
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(k.scheduled)
+            pipe.zcard(k.held)
             pipe.zcard(k.inflight)
-            pending, inflight = await pipe.execute()
-        return {"pending": int(pending), "in_flight": int(inflight)}
+            pending, held, inflight = await pipe.execute()
+        # `pending` counts held (paused) events too: they are pending, just not claimable.
+        return {"pending": int(pending) + int(held), "held": int(held), "in_flight": int(inflight)}
 
     async def get(self, schedule_id: str) -> tuple[str, Event] | None:
-        """The stored event and its state ('pending' or 'in_flight'), if in the hot tier."""
+        """The stored event and its state, if in the hot tier: 'pending', 'in_flight' or
+        'held' (pending, due, and held back by a pause)."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(k.payloads, schedule_id)
             pipe.zscore(k.inflight, schedule_id)
-            payload, lease = await pipe.execute()
+            pipe.zscore(k.held, schedule_id)
+            payload, lease, held = await pipe.execute()
         if payload is None:
             return None
-        return ("in_flight" if lease is not None else "pending"), codec.decode(schedule_id, payload)
+        state = "in_flight" if lease is not None else "held" if held is not None else "pending"
+        return state, codec.decode(schedule_id, payload)

@@ -22,7 +22,7 @@ async def test_schedule_then_get_then_cancel(api: httpx.AsyncClient, hot: HotSto
     assert body["schedule_id"] == "reminder-1"
     assert body["tier"] == "hot"
     assert body["created"] is True
-    assert await hot.counts() == {"pending": 1, "in_flight": 0}
+    assert await hot.counts() == {"pending": 1, "held": 0, "in_flight": 0}
 
     r = await api.get(f"{URL}/reminder-1")
     assert r.status_code == 200
@@ -35,7 +35,7 @@ async def test_schedule_then_get_then_cancel(api: httpx.AsyncClient, hot: HotSto
     r = await api.delete(f"{URL}/reminder-1")
     assert r.status_code == 200
     assert r.json() == {"schedule_id": "reminder-1", "cancelled": "pending"}
-    assert await hot.counts() == {"pending": 0, "in_flight": 0}
+    assert await hot.counts() == {"pending": 0, "held": 0, "in_flight": 0}
     assert (await api.get(f"{URL}/reminder-1")).status_code == 404
 
 
@@ -57,7 +57,7 @@ async def test_same_schedule_id_again_is_200_and_one_event(
     assert again.status_code == 200
     assert again.json()["created"] is False
     assert again.json()["scheduled_at"] == first.json()["scheduled_at"]
-    assert await hot.counts() == {"pending": 1, "in_flight": 0}
+    assert await hot.counts() == {"pending": 1, "held": 0, "in_flight": 0}
 
 
 async def test_validation_errors_name_the_field(api: httpx.AsyncClient) -> None:
@@ -141,7 +141,7 @@ async def test_batch_reports_each_item(api: httpx.AsyncClient, hot: HotStore) ->
     assert [x["ok"] for x in results] == [True, False, False, True]
     assert results[0]["schedule_id"] == "a"
     assert results[1]["field"] == "delay_seconds"
-    assert await hot.counts() == {"pending": 2, "in_flight": 0}
+    assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}
 
 
 async def test_batch_over_max_items_is_422(make_client: MakeClient, settings: Settings) -> None:

@@ -61,7 +61,7 @@ async def test_stuck_processing_rows_and_expired_leases(cold: ColdStore, hot: Ho
         "due_stale": "transferred",
         "due_fresh": "processing",  # may have fired a moment ago: left for later
     }
-    assert await hot.counts() == {"pending": 4, "in_flight": 0}  # the leased one is back
+    assert await hot.counts() == {"pending": 4, "held": 0, "in_flight": 0}  # the leased one is back
 
 
 async def test_rebuild_after_flushall_restores_each_schedule_once(
@@ -96,14 +96,14 @@ async def test_rebuild_after_flushall_restores_each_schedule_once(
         assert (await service.sync_clickhouse_to_redis()).moved == 19
         assert service.journal is not None and service.hot is not None
         await service.journal.flush()
-        assert await service.hot.counts() == {"pending": 48, "in_flight": 0}
+        assert await service.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
 
         await service.hot.redis.flushall()
         result = await service.rebuild_hot_tier()
         assert (result.restored, result.already_present, result.cancelled) == (48, 0, 0)
         again = await service.rebuild_hot_tier()
         assert (again.restored, again.already_present) == (0, 48)
-        assert await service.hot.counts() == {"pending": 48, "in_flight": 0}
+        assert await service.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
     finally:
         await service.stop()
 

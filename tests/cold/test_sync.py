@@ -168,7 +168,7 @@ async def test_crash_of_redis_mid_sync_then_rerun(
         result = await sync(cold, hot, config)
         assert result.transferred + result.resolved > 0
         assert await by_status(cold) == {"transferred": n}
-        assert await hot.counts() == {"pending": n, "in_flight": 0}
+        assert await hot.counts() == {"pending": n, "held": 0, "in_flight": 0}
     finally:
         await redis.aclose()
         proc.stop()
@@ -194,7 +194,7 @@ async def test_demotion_when_the_horizon_is_lowered(cold: ColdStore, hot: HotSto
     lowered = SyncConfig(immediate_horizon_seconds=900, transfer_horizon_seconds=3600)
     result = await sync(cold, hot, lowered, now=now)
     assert result.demoted == 2
-    assert await hot.counts() == {"pending": 2, "in_flight": 0}
+    assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}
     assert await hot.get("mid") is None and await hot.get("far") is None
     assert await hot.redis.zcard(hot.keys.levels) == 0  # priority levels emptied too
     rows = {r.event.schedule_id: r for r in await cold.find(["near", "mid", "far"])}

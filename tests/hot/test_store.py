@@ -42,7 +42,7 @@ async def test_claim_takes_only_due_events_in_time_order(hot: HotStore) -> None:
     batch = await hot.claim(now, 10, now + 30)
     assert [c.event.schedule_id for c in batch.items] == ["a", "b"]
     assert (await hot.claim(now, 10, now + 30)).items == []
-    assert await hot.counts() == {"pending": 1, "in_flight": 2}
+    assert await hot.counts() == {"pending": 1, "held": 0, "in_flight": 2}
 
 
 async def test_backlog_fires_highest_priority_first(hot: HotStore) -> None:
@@ -72,7 +72,7 @@ async def test_ack_needs_the_current_lease_token(hot: HotStore) -> None:
     assert second.items[0].attempts == 1  # the lost delivery counts
     assert await hot.ack(first.token, ["a"]) == 0  # stale executor cannot ack
     assert await hot.ack(second.token, ["a"]) == 1
-    assert await hot.counts() == {"pending": 0, "in_flight": 0}
+    assert await hot.counts() == {"pending": 0, "held": 0, "in_flight": 0}
     assert await hot.get("a") is None
 
 
@@ -94,7 +94,7 @@ async def test_cancel_reports_each_state(hot: HotStore) -> None:
     assert await hot.cancel("flying") is CancelResult.IN_FLIGHT
     assert await hot.cancel("pending") is CancelResult.UNKNOWN
     assert not CancelResult.UNKNOWN and CancelResult.PENDING
-    assert await hot.counts() == {"pending": 0, "in_flight": 0}
+    assert await hot.counts() == {"pending": 0, "held": 0, "in_flight": 0}
     # nothing of either event is left behind (payloads, priority index, leases)
     leftover = [k for k in await hot.redis.keys(hot.keys.prefix + "*") if not k.endswith(b"fence")]
     assert leftover == []

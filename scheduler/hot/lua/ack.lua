@@ -1,5 +1,6 @@
 -- Forget events that were delivered (or dead-lettered), if the lease is still ours.
--- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts,
+--       fence, held, paused
 -- ARGV: token, id1, id2, ...
 -- Returns the number acknowledged; a lease that expired and was re-claimed (another
 -- token) is left alone.

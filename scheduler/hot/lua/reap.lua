@@ -1,6 +1,7 @@
 -- Return events whose lease expired (their executor died or stalled) to pending at
 -- their original time, counting the lost delivery as an attempt.
--- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts,
+--       fence, held, paused
 -- ARGV: level_prefix, now, limit
 -- Returns the number of events returned.
 local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

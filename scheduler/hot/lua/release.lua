@@ -1,5 +1,6 @@
 -- Put claimed events back as pending at a new time (retry backoff, or returned unfired).
--- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts,
+--       fence, held, paused
 -- ARGV: level_prefix, token, then (id, new_score, add_attempt 0|1) per event
 -- Returns the number released; events whose lease is no longer ours are left alone.
 local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

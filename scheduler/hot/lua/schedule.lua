@@ -1,5 +1,6 @@
 -- Add events that are not already pending or in flight (schedule_id = idempotency key).
--- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts, fence
+-- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts,
+--       fence, held, paused
 -- ARGV: level_prefix, wakeup_channel, events: a msgpack array of
 --       [id, scheduled_at (Unix s), priority, payload] (one blob: cheap to send and parse)
 -- Returns one 1 (added) or 0 (already there) per event. Publishes the earliest new score
