@@ -1,18 +1,84 @@
 """Domain errors (scheduler/errors.py) and bad input as HTTP responses. Every 422 names
-the failing field; no input reaches a 500."""
+the failing field; no input reaches a 500. The bodies are `ValidationProblem` (422) and
+`Problem` (every other error), and /openapi.json says so."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler.errors import BeyondHorizon, ConfigError, InvalidEvent, ServiceUnavailable
 
 log = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """The body of every error but 422 (401, 404, 409, 413, 503)."""
+
+    detail: str = Field(examples=["no schedule 'reminder-123'"])
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Dotted path of the field, e.g. `headers.priority`.")
+    message: str
+
+
+class ValidationProblem(BaseModel):
+    """422: the request (or the event in it) is not valid."""
+
+    detail: str = Field(
+        description="One `field: message` per problem, joined by '; '.",
+        examples=["delay_seconds: Input should be greater than or equal to 0"],
+    )
+    field: str | None = Field(
+        description="The first failing field (`body` when the body is missing or not JSON); "
+        "null when no single field is to blame.",
+        examples=["delay_seconds"],
+    )
+    errors: list[FieldProblem] | None = Field(
+        None, description="Every problem, when the request itself did not validate."
+    )
+
+
+ERRORS: dict[int, dict[str, Any]] = {
+    401: {
+        "model": Problem,
+        "description": "SCHEDULES_API_TOKEN is set and `Authorization: Bearer <token>` is "
+        "missing or wrong.",
+        "content": {"application/json": {"example": {"detail": "missing or wrong bearer token"}}},
+    },
+    413: {
+        "model": Problem,
+        "description": "The request body is larger than SCHEDULES_API_MAX_REQUEST_BYTES.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "request body is larger than 16777216 bytes"}
+            }
+        },
+    },
+    503: {
+        "model": Problem,
+        "description": "A backing service (Redis, ClickHouse) is unreachable.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "Redis at redis://localhost:6379/0 is unreachable: ..."}
+            }
+        },
+    },
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes (401, 413, 503), with body and meaning."""
+    return {code: copy.deepcopy(ERRORS[code]) for code in codes}
 
 
 def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -26,7 +92,11 @@ def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": field_of(e["loc"]), "message": str(e["msg"]).removeprefix("Value error, ")}
+        {
+            # A JSON syntax error's loc is ("body", <offset>): the field is the body.
+            "field": "body" if e["type"] == "json_invalid" else field_of(e["loc"]),
+            "message": str(e["msg"]).removeprefix("Value error, "),
+        }
         for e in exc.errors()
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
@@ -49,8 +119,70 @@ async def _config(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
+async def _http(request: Request, exc: Exception) -> Response:
+    """FastAPI's and Starlette's own errors, with two corrections: a body that is not even
+    text (FastAPI: 400) is bad input like any other, so 422; and a 405 lists every method
+    of the path in `Allow` (Starlette lists those of the first route matching the path)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        message = "not valid JSON (not UTF-8 text)"
+        return JSONResponse(
+            {
+                "detail": f"body: {message}",
+                "field": "body",
+                "errors": [{"field": "body", "message": message}],
+            },
+            status_code=422,
+        )
+    if exc.status_code == 405:
+        path = getattr(request.scope.get("route"), "path", None)
+        operations = request.app.openapi().get("paths", {}).get(path, {})
+        methods = sorted(m.upper() for m in operations if m.upper() in _METHODS)
+        if methods:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+    return await http_exception_handler(request, exc)
+
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidEvent, _invalid_event)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
     app.add_exception_handler(ConfigError, _config)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    _document_validation_errors(app)
+
+
+_FASTAPI_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents its own 422 body (`HTTPValidationError`) on every operation with
+    parameters; `_validation` answers with a `ValidationProblem` instead, so the schema
+    says that (for every route, present and future)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        model = ValidationProblem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model.pop("$defs", {}))
+        components["ValidationProblem"] = model
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422", {})
+                content = response.get("content", {}).get("application/json", {})
+                if content.get("schema") == _FASTAPI_422:
+                    content["schema"] = {"$ref": "#/components/schemas/ValidationProblem"}
+                    response["description"] = (
+                        "Bad input: `field` names the first failing field, `detail` every problem."
+                    )
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

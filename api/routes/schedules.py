@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Body, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import Authorized, ServiceDep, SettingsDep
+from api.errors import Problem, ValidationProblem, error_responses
 from scheduler import metrics
 from scheduler.errors import InvalidEvent
 from scheduler.models import ScheduleRequest, new_schedule_id, parse_request
@@ -41,7 +42,9 @@ class ScheduleInfo(BaseModel):
     priority: int
     attempts: int
     error: str | None
-    hot_state: str | None = Field(description="pending or in_flight while Redis holds it.")
+    hot_state: str | None = Field(
+        description="While Redis holds it: pending, in_flight, or held (due, held back by a pause)."
+    )
     processing_started_at: datetime | None
     updated_at: datetime | None
 
@@ -72,6 +75,102 @@ class Cancelled(BaseModel):
     cancelled: str = Field(description="pending, or in_flight (it may have been published).")
 
 
+# --- OpenAPI examples (tests/api/test_openapi_examples.py posts every request example) -----
+
+AT = "2030-01-01T09:00:00Z"
+SCHEDULE_EXAMPLES: dict[str, Any] = {
+    "delay": {
+        "summary": "In 60 seconds",
+        "value": {"topic": "user.notifications", "body": {"user_id": 123}, "delay_seconds": 60},
+    },
+    "at": {
+        "summary": "At a fixed time (beyond the horizon: the cold tier keeps it until then)",
+        "value": {"topic": "user.notifications", "body": "Happy new year!", "scheduled_at": AT},
+    },
+    "idempotent": {
+        "summary": "With an idempotency key, headers and a priority",
+        "description": "Sending it again answers 200 with the existing schedule.",
+        "value": {
+            "topic": "user.notifications",
+            "body": {"user_id": 123, "template": "reminder"},
+            "delay_seconds": 3600,
+            "schedule_id": "reminder-123",
+            "entity_type": "user",
+            "action": "send_reminder",
+            "correlation_id": "signup-123",
+            "headers": {"content-type": "application/json", "source": "signup"},
+            "priority": 10,
+            "max_delay_seconds": 600,
+        },
+    },
+}
+BATCH_EXAMPLES: dict[str, Any] = {
+    "two": {
+        "summary": "Two events",
+        "value": {
+            "events": [
+                {"topic": "user.notifications", "body": {"user_id": 1}, "delay_seconds": 5},
+                {"topic": "user.notifications", "body": {"user_id": 2}, "scheduled_at": AT},
+            ]
+        },
+    }
+}
+SCHEDULED_EXAMPLE = {
+    "schedule_id": "reminder-123",
+    "tier": "hot",
+    "scheduled_at": "2026-11-23T10:00:00Z",
+    "created": True,
+}
+# Waiting in Redis for its second attempt. (No nulls in examples: FastAPI drops them.)
+STATUS_EXAMPLE = {
+    "schedule_id": "reminder-123",
+    "status": "transferred",
+    "tier": "hot",
+    "scheduled_at": "2026-11-23T10:00:00Z",
+    "topic": "user.notifications",
+    "entity_type": "user",
+    "action": "send_reminder",
+    "correlation_id": "signup-123",
+    "priority": 10,
+    "attempts": 1,
+    "error": "KafkaTimeoutError: not acknowledged within 10000 ms",
+    "hot_state": "pending",
+    "processing_started_at": "2026-11-23T10:00:00.004Z",
+    "updated_at": "2026-11-23T10:00:10.007Z",
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": Problem,
+        "description": "Unknown schedule_id.",
+        "content": {"application/json": {"example": {"detail": "no schedule 'reminder-123'"}}},
+    }
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ValidationProblem,
+        "description": "Not a valid event: `field` names the first failing field.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "detail": "delay_seconds: Input should be greater than or equal to 0",
+                    "field": "delay_seconds",
+                    "errors": [
+                        {
+                            "field": "delay_seconds",
+                            "message": "Input should be greater than or equal to 0",
+                        }
+                    ],
+                }
+            }
+        },
+    }
+}
+
+
+def _json(example: Any) -> dict[str, Any]:
+    return {"content": {"application/json": {"example": example}}}
+
+
 async def _schedule(service: SchedulerService, req: ScheduleRequest) -> Scheduled:
     if req.schedule_id is None:
         req = req.model_copy(update={"schedule_id": new_schedule_id()})
@@ -94,10 +193,21 @@ async def _schedule(service: SchedulerService, req: ScheduleRequest) -> Schedule
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Authorized],
-    responses={200: {"model": Scheduled, "description": "Already scheduled under this id."}},
+    responses={
+        201: {"description": "Scheduled.", **_json(SCHEDULED_EXAMPLE)},
+        200: {
+            "model": Scheduled,
+            "description": "Already scheduled under this schedule_id; nothing was added.",
+            **_json(SCHEDULED_EXAMPLE | {"created": False}),
+        },
+        **INVALID,
+        **error_responses(401, 413, 503),
+    },
 )
 async def create_schedule(
-    req: ScheduleRequest, service: ServiceDep, response: Response
+    req: Annotated[ScheduleRequest, Body(openapi_examples=SCHEDULE_EXAMPLES)],
+    service: ServiceDep,
+    response: Response,
 ) -> Scheduled:
     """Schedule one event. Sending a `schedule_id` that is already scheduled returns the
     existing schedule with 200 instead of adding a second event."""
@@ -111,9 +221,32 @@ async def create_schedule(
     return result
 
 
-@router.post("/batch", dependencies=[Authorized])
+@router.post(
+    "/batch",
+    dependencies=[Authorized],
+    responses={
+        200: _json(
+            {
+                "accepted": 1,
+                "rejected": 1,
+                "results": [
+                    {"index": 0, "ok": True, **SCHEDULED_EXAMPLE},
+                    {
+                        "index": 1,
+                        "ok": False,
+                        "error": "delay_seconds: Input should be greater than or equal to 0",
+                        "field": "delay_seconds",
+                    },
+                ],
+            }
+        ),
+        **error_responses(401, 413, 503),
+    },
+)
 async def create_batch(
-    batch: BatchRequest, service: ServiceDep, settings: SettingsDep
+    batch: Annotated[BatchRequest, Body(openapi_examples=BATCH_EXAMPLES)],
+    service: ServiceDep,
+    settings: SettingsDep,
 ) -> BatchResult:
     """Schedule up to SCHEDULES_API_MAX_BATCH events; one result per item, in order. A bad
     item is reported in its result and does not stop the others."""
@@ -136,7 +269,10 @@ async def create_batch(
     return BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
 
 
-@router.get("/{schedule_id}", responses={404: {"description": "Unknown schedule_id."}})
+@router.get(
+    "/{schedule_id}",
+    responses={200: _json(STATUS_EXAMPLE), **NOT_FOUND, **error_responses(503)},
+)
 async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleInfo:
     """Where the schedule is and what happened to it."""
     found = await service.get_status(schedule_id)
@@ -149,8 +285,14 @@ async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleInfo:
     "/{schedule_id}",
     dependencies=[Authorized],
     responses={
-        404: {"description": "Unknown schedule_id."},
-        409: {"description": "Already executed (or otherwise finished)."},
+        200: _json({"schedule_id": "reminder-123", "cancelled": "pending"}),
+        **NOT_FOUND,
+        409: {
+            "model": Problem,
+            "description": "Already executed, cancelled or otherwise finished.",
+            **_json({"detail": "schedule 'reminder-123' is already executed"}),
+        },
+        **error_responses(401, 503),
     },
 )
 async def cancel_schedule(schedule_id: str, service: ServiceDep) -> Cancelled:

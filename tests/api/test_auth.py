@@ -23,6 +23,8 @@ async def secured(make_client: MakeClient, settings: Settings) -> httpx.AsyncCli
         ("DELETE", "/api/v1/schedules/x", None),
         ("POST", f"{MON}/sync", None),
         ("POST", f"{MON}/cleanup", None),
+        ("POST", f"{MON}/pause", {"all": True}),
+        ("POST", f"{MON}/resume", {"all": True}),
     ],
 )
 async def test_mutating_endpoints_need_the_token(
