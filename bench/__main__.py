@@ -10,6 +10,8 @@ Scenarios (targets from issue 3, on one 2-core machine):
   burst     1,000,000 events due in one second                        target all produced
                                                                         <= 40 s, no Redis
                                                                         call > 50 ms
+  http_single, http_batch  the HTTP API (bench/http.py)               target >= 2,000 requests/s,
+                                                                        >= 20,000 events/s
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from redis.asyncio import Redis
 
 from bench.cold import COLD_SCENARIOS
 from bench.common import BODY, fill_delayed_topic, make_event, percentiles
+from bench.http import HTTP_SCENARIOS
 from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
@@ -281,6 +284,7 @@ SCENARIOS: dict[str, Scenario] = {
     "lateness": bench_lateness,
     "burst": bench_burst,
     **COLD_SCENARIOS,
+    **HTTP_SCENARIOS,
 }
 
 
