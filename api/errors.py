@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scheduler.errors import BeyondHorizon, ConfigError, InvalidEvent, ServiceUnavailable
+from scheduler.errors import ConfigError, InvalidEvent, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid_event(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidEvent)
-    field = exc.field or ("scheduled_at" if isinstance(exc, BeyondHorizon) else None)
-    return JSONResponse({"detail": str(exc), "field": field}, status_code=422)
+    return JSONResponse({"detail": str(exc), "field": exc.field}, status_code=422)
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:

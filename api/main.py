@@ -57,7 +57,8 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_request_bytes)
     app.add_middleware(RequestMetrics)  # outermost: also counts the 413s
-    # Monitoring first: its fixed paths must win over /api/v1/schedules/{schedule_id}.
-    app.include_router(monitoring.router)
+    # Scheduling first: it is the hot path, and routes are tried in order. The monitoring
+    # paths have two segments, so /api/v1/schedules/{schedule_id} never takes them.
     app.include_router(schedules.router)
+    app.include_router(monitoring.router)
     return app

@@ -227,12 +227,10 @@ async def _redis_cpu_seconds(redis: Redis) -> float:
 
 
 def _uvicorn_stack() -> dict[str, str]:
-    """What uvicorn's `auto` picks in the server (same interpreter as this process)."""
+    """What the server runs on: uvicorn's `auto` HTTP parser (same interpreter as this
+    process); the loop is the CLI's asyncio.run, so uvicorn's loop setting never applies."""
     found = importlib.util.find_spec
-    return {
-        "http": "httptools" if found("httptools") else "h11",
-        "loop": "uvloop" if found("uvloop") else "asyncio",
-    }
+    return {"http": "httptools" if found("httptools") else "h11", "loop": "asyncio"}
 
 
 def _profiler() -> list[str]:

@@ -57,7 +57,8 @@ class Router:
             raise BeyondHorizon(
                 f"scheduled_at is more than {self.horizon:.0f}s ahead "
                 "(SCHEDULES_IMMEDIATE_HORIZON_SECONDS) and the cold tier is disabled "
-                "(SCHEDULES_COLD_TIER_ENABLED=false)"
+                "(SCHEDULES_COLD_TIER_ENABLED=false)",
+                field="scheduled_at",
             )
 
     async def store(

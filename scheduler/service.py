@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,8 +48,8 @@ from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
-from scheduler.models import Limits, ScheduleRequest, parse_request, to_event
-from scheduler.router import Router
+from scheduler.models import Event, Limits, ScheduleRequest, parse_request, to_event
+from scheduler.router import Router, Stored
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -283,13 +284,44 @@ class SchedulerService:
 
     async def schedule_request(self, req: ScheduleRequest, *, source: str) -> tuple[str, bool]:
         """Store a validated request; returns (schedule_id, newly added)."""
-        _, router = self._require()
         now = time.time()
-        ev = to_event(req, self.limits, now)
-        (stored,) = await router.store([ev], now, wait_for_journal=False, check_known_ids=True)
-        if stored.added:
-            metrics.EVENTS_SCHEDULED.labels(source, stored.tier.value).inc()
+        ev = self.prepare(req, now)
+        (stored,) = await self.store_events([ev], now, source=source)
         return ev.schedule_id, stored.added
+
+    def prepare(self, req: ScheduleRequest, now: float) -> Event:
+        """Resolve a validated request into the event to store, checking what only the
+        settings can tell (size limits, a tier for its time); InvalidEvent names the field."""
+        _, router = self._require()
+        ev = to_event(req, self.limits, now)
+        router.check(ev, now)
+        return ev
+
+    async def store_events(
+        self, events: Sequence[Event], now: float, *, source: str
+    ) -> list[Stored]:
+        """Store prepared events in one round of writes; one result per event, in order.
+
+        A schedule_id already scheduled is not added again (`added` False); one repeated
+        within `events` is stored once, and its repeats answer like a known id.
+        """
+        _, router = self._require()
+        index: dict[str, int] = {}
+        unique: list[Event] = []
+        for ev in events:
+            if ev.schedule_id not in index:
+                index[ev.schedule_id] = len(unique)
+                unique.append(ev)
+        stored = await router.store(unique, now, wait_for_journal=False, check_known_ids=True)
+        for tier, n in Counter(s.tier.value for s in stored if s.added).items():
+            metrics.EVENTS_SCHEDULED.labels(source, tier).inc(n)
+        results: list[Stored] = []
+        seen: set[str] = set()
+        for ev in events:
+            first = stored[index[ev.schedule_id]]
+            results.append(Stored(first.tier, False) if ev.schedule_id in seen else first)
+            seen.add(ev.schedule_id)
+        return results
 
     async def cancel_event(self, schedule_id: str) -> CancelResult:
         """Cancel by id. The result is truthy if something was cancelled and says whether

@@ -86,6 +86,13 @@ def test_generated_ids_are_unique_sortable_ulids() -> None:
     first = new_schedule_id()
     time.sleep(0.002)
     assert new_schedule_id() > first
+    # Crockford base 32 of (48-bit milliseconds << 80 | 80 random bits), first digit <= 7.
+    before = time.time_ns() // 1_000_000
+    sid = new_schedule_id()
+    value = 0
+    for ch in sid:
+        value = value * 32 + "0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(ch)
+    assert sid[0] <= "7" and before <= value >> 80 <= time.time_ns() // 1_000_000
 
 
 def test_codec_round_trip() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Response, status
@@ -13,7 +13,8 @@ from api.deps import Authorized, ServiceDep, SettingsDep
 from api.errors import Problem, ValidationProblem, error_responses
 from scheduler import metrics
 from scheduler.errors import InvalidEvent
-from scheduler.models import ScheduleRequest, new_schedule_id, parse_request
+from scheduler.models import Event, ScheduleRequest, parse_request
+from scheduler.router import Stored
 from scheduler.service import SchedulerService
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -171,21 +172,23 @@ def _json(example: Any) -> dict[str, Any]:
     return {"content": {"application/json": {"example": example}}}
 
 
-async def _schedule(service: SchedulerService, req: ScheduleRequest) -> Scheduled:
-    if req.schedule_id is None:
-        req = req.model_copy(update={"schedule_id": new_schedule_id()})
-    now = time.time()
-    sid, added = await service.schedule_request(req, source="http")
-    found = await service.get_status(sid)
-    if found is not None:
-        return Scheduled(
-            schedule_id=sid, tier=found.tier, scheduled_at=found.scheduled_at, created=added
-        )
-    # Not visible yet (a cold row still in the journal buffer): work it out from the request.
-    at = req.scheduled_at.timestamp() if req.scheduled_at else now + (req.delay_seconds or 0)
-    tier = "hot" if at <= now + service.settings.immediate_horizon_seconds else "cold"
+async def _answer(service: SchedulerService, ev: Event, stored: Stored) -> Scheduled:
+    """What POST answers for one stored event: the new schedule, or the existing one."""
+    if not stored.added:
+        found = await service.get_status(ev.schedule_id)
+        if found is not None:
+            return Scheduled(
+                schedule_id=ev.schedule_id,
+                tier=found.tier,
+                scheduled_at=found.scheduled_at,
+                created=False,
+            )
+        # Not visible (a cold row still in the journal buffer): say what was asked.
     return Scheduled(
-        schedule_id=sid, tier=tier, scheduled_at=datetime.fromtimestamp(at, UTC), created=added
+        schedule_id=ev.schedule_id,
+        tier=stored.tier.value,
+        scheduled_at=ev.scheduled_at_datetime,
+        created=stored.added,
     )
 
 
@@ -211,11 +214,14 @@ async def create_schedule(
 ) -> Scheduled:
     """Schedule one event. Sending a `schedule_id` that is already scheduled returns the
     existing schedule with 200 instead of adding a second event."""
+    now = time.time()
     try:
-        result = await _schedule(service, req)
+        ev = service.prepare(req, now)
     except InvalidEvent:
         metrics.EVENTS_REJECTED.labels("http").inc()
         raise
+    (stored,) = await service.store_events([ev], now, source="http")
+    result = await _answer(service, ev, stored)
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result
@@ -254,19 +260,30 @@ async def create_batch(
         raise InvalidEvent(
             f"{len(batch.events)} events; the limit is {settings.api_max_batch}", field="events"
         )
-    results: list[BatchItem] = []
+    now = time.time()
+    results: list[BatchItem | None] = []
+    valid: list[tuple[int, Event]] = []
     for i, item in enumerate(batch.events):
         try:
             if not isinstance(item, dict):
                 raise InvalidEvent("must be a JSON object", field=None)
-            done = await _schedule(service, parse_request(item))
+            valid.append((i, service.prepare(parse_request(item), now)))
         except InvalidEvent as exc:
-            metrics.EVENTS_REJECTED.labels("http").inc()
             results.append(BatchItem(index=i, ok=False, error=str(exc), field=exc.field))
             continue
-        results.append(BatchItem(index=i, ok=True, **done.model_dump()))
-    accepted = sum(r.ok for r in results)
-    return BatchResult(accepted=accepted, rejected=len(results) - accepted, results=results)
+        results.append(None)
+    if len(valid) < len(results):
+        metrics.EVENTS_REJECTED.labels("http").inc(len(results) - len(valid))
+    # One store for every valid item: a bad item does not sink the others.
+    stored = await service.store_events([ev for _, ev in valid], now, source="http")
+    for (i, ev), one in zip(valid, stored, strict=True):
+        done = await _answer(service, ev, one)
+        results[i] = BatchItem(index=i, ok=True, **done.model_dump())
+    done_results = [r for r in results if r is not None]
+    assert len(done_results) == len(results)
+    return BatchResult(
+        accepted=len(valid), rejected=len(results) - len(valid), results=done_results
+    )
 
 
 @router.get(

@@ -87,19 +87,27 @@ class HotStore:
         if not events:
             return []
         k = self.keys
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(events), SCHEDULE_CHUNK):
-                blob = msgpack.packb(
-                    [
-                        (ev.schedule_id, ev.scheduled_at, ev.priority, codec.encode(ev))
-                        for ev in events[start : start + SCHEDULE_CHUNK]
-                    ],
-                    use_bin_type=False,  # Redis's Lua cmsgpack predates the bin type
-                )
-                await self._schedule(
-                    keys=k.script_keys, args=[k.level_prefix, k.wakeup, blob], client=pipe
-                )
-            results = await pipe.execute()
+        blobs = [
+            msgpack.packb(
+                [
+                    (ev.schedule_id, ev.scheduled_at, ev.priority, codec.encode(ev))
+                    for ev in events[start : start + SCHEDULE_CHUNK]
+                ],
+                use_bin_type=False,  # Redis's Lua cmsgpack predates the bin type
+            )
+            for start in range(0, len(events), SCHEDULE_CHUNK)
+        ]
+        if len(blobs) == 1:  # one EVALSHA: a pipeline would first ask SCRIPT EXISTS
+            results = [
+                await self._schedule(keys=k.script_keys, args=[k.level_prefix, k.wakeup, blobs[0]])
+            ]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for blob in blobs:
+                    await self._schedule(
+                        keys=k.script_keys, args=[k.level_prefix, k.wakeup, blob], client=pipe
+                    )
+                results = await pipe.execute()
         return [bool(x) for chunk in results for x in chunk]
 
     async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:

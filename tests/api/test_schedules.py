@@ -144,6 +144,40 @@ async def test_batch_reports_each_item(api: httpx.AsyncClient, hot: HotStore) ->
     assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}
 
 
+async def test_batch_repeats_and_known_ids_answer_the_existing_schedule(
+    api: httpx.AsyncClient, hot: HotStore
+) -> None:
+    """Stored in one write: an id repeated in the batch, or already scheduled, is one event."""
+    assert (await api.post(URL, json=event(schedule_id="known"))).status_code == 201
+    items = [
+        event(schedule_id="new", delay_seconds=30),
+        event(schedule_id="new", delay_seconds=90),
+        event(schedule_id="known", delay_seconds=500),
+        event(delay_seconds=10 * 86400),  # beyond the horizon, and no cold tier
+    ]
+    r = await api.post(f"{URL}/batch", json={"events": items})
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (3, 1)
+    new, repeat, known, far = body["results"]
+    assert (new["created"], repeat["created"], known["created"]) == (True, False, False)
+    assert repeat["scheduled_at"] == new["scheduled_at"]  # the first one's time
+    assert known["tier"] == "hot"
+    assert far["field"] == "scheduled_at" and not far["ok"]
+    assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}
+
+
+async def test_cold_and_hot_in_one_batch(hybrid_api: httpx.AsyncClient) -> None:
+    items = [event(schedule_id="soon"), event(schedule_id="far", delay_seconds=3 * 86400)]
+    body = (await hybrid_api.post(f"{URL}/batch", json={"events": items})).json()
+    assert [(x["schedule_id"], x["tier"], x["created"]) for x in body["results"]] == [
+        ("soon", "hot", True),
+        ("far", "cold", True),
+    ]
+    again = (await hybrid_api.post(f"{URL}/batch", json={"events": items})).json()
+    assert [x["created"] for x in again["results"]] == [False, False]
+    assert (await hybrid_api.get(f"{URL}/far")).json()["tier"] == "cold"
+
+
 async def test_batch_over_max_items_is_422(make_client: MakeClient, settings: Settings) -> None:
     api = await make_client(settings.model_copy(update={"api_max_batch": 2}))
     r = await api.post(f"{URL}/batch", json={"events": [event()] * 3})
