@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +56,23 @@ async def _fresh_redis(settings: Settings) -> Redis:
     return redis
 
 
+def _script_names() -> dict[str, str]:
+    """sha1 -> script name, for every hot-tier Lua script."""
+    lua = resources.files("scheduler.hot").joinpath("lua")
+    return {
+        hashlib.sha1(f.read_bytes()).hexdigest(): f.name.removesuffix(".lua")
+        for f in lua.iterdir()
+        if f.name.endswith(".lua")
+    }
+
+
 def _command_name(command: object) -> str:
-    """`EVALSHA` from a slowlog entry's command line (bytes or str)."""
+    """`EVALSHA claim` (the script's name) or `HDEL` from a slowlog entry's command line."""
     text = command.decode(errors="replace") if isinstance(command, bytes) else str(command)
-    return text.split(" ", 1)[0] or "?"
+    parts = text.split(" ", 2)
+    if parts[0].upper() == "EVALSHA" and len(parts) > 1:
+        return f"EVALSHA {_script_names().get(parts[1], parts[1])}"
+    return parts[0] or "?"
 
 
 async def _slowlog(redis: Redis) -> dict[str, Any]:
