@@ -13,6 +13,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler.errors import ConfigError, InvalidEvent, ServiceUnavailable
@@ -145,10 +148,19 @@ async def _http(request: Request, exc: Exception) -> Response:
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"}
 
 
+async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+    """Redis (the hot tier) unreachable mid-request: nothing was accepted, try again."""
+    log.warning("Redis unavailable: %s", exc)
+    detail = f"Redis (the hot tier) is unavailable: {exc or type(exc).__name__}"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(InvalidEvent, _invalid_event)
     app.add_exception_handler(ServiceUnavailable, _unavailable)
+    for error in (RedisConnectionError, RedisTimeoutError, BusyLoadingError):
+        app.add_exception_handler(error, _redis_down)
     app.add_exception_handler(ConfigError, _config)
     app.add_exception_handler(StarletteHTTPException, _http)
     _document_validation_errors(app)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from scheduler.hot.store import HotStore
+from scheduler.runtime.services import free_port, start_redis
 from scheduler.settings import Settings
 from tests.api.conftest import MakeClient
 
@@ -184,3 +186,33 @@ async def test_batch_over_max_items_is_422(make_client: MakeClient, settings: Se
     assert (r.status_code, r.json()["field"]) == (422, "events")
     r = await api.post(f"{URL}/batch", json={"items": []})
     assert (r.status_code, r.json()["field"]) == (422, "events")
+
+
+async def test_redis_down_mid_flight_is_503_and_nothing_accepted_is_lost(
+    make_client: MakeClient, settings: Settings, tmp_path: Path
+) -> None:
+    """A private redis-server, stopped under a running app, then started again (AOF)."""
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    try:
+        api = await make_client(
+            settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+        )
+        assert (await api.post(URL, json=event(schedule_id="kept"))).status_code == 201
+        server.stop()
+        for r in (
+            await api.post(URL, json=event(schedule_id="refused")),
+            await api.post(f"{URL}/batch", json={"events": [event()]}),
+            await api.get(f"{URL}/kept"),
+            await api.delete(f"{URL}/kept"),
+            await api.get(f"{URL}/monitoring/stats"),
+            await api.post(f"{URL}/monitoring/pause", json={"all": True}),
+        ):
+            assert r.status_code == 503, (r.request.url, r.text)
+            assert "Redis" in r.json()["detail"]
+        server = start_redis(port, tmp_path)
+        assert (await api.get(f"{URL}/kept")).json()["hot_state"] == "pending"
+        assert (await api.get(f"{URL}/refused")).status_code == 404
+        assert (await api.post(URL, json=event(schedule_id="refused"))).status_code == 201
+    finally:
+        server.stop()
