@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.cold import COLD_SCENARIOS
-from bench.common import BODY, fill_delayed_topic, make_event, percentiles
+from bench.common import BODY, Scenario, fill_delayed_topic, make_event, percentiles
 from bench.http import HTTP_SCENARIOS
 from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
 from scheduler.hot.keys import Keys
@@ -44,8 +43,6 @@ from scheduler.kafka import ensure_topics, make_producer
 from scheduler.runtime.services import free_port, start_kafka, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
-
-Scenario = Callable[[Settings, bool], Awaitable[dict[str, Any]]]
 
 
 async def _fresh_redis(settings: Settings) -> Redis:

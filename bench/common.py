@@ -1,16 +1,21 @@
-"""What the benchmark scenarios share: the event they use and percentile maths."""
+"""What the benchmark scenarios share: their type, the event they use, percentile maths."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import os
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
 from scheduler.kafka import ensure_topics, make_producer
 from scheduler.models import Event, new_schedule_id
 from scheduler.settings import Settings
+
+# A scenario: (base settings, quick) -> its JSON report.
+Scenario = Callable[[Settings, bool], Awaitable[dict[str, Any]]]
 
 # A 400-byte JSON body, as the issue's memory target specifies.
 _HEAD = b'{"user_id": 123456, "message": "'

@@ -120,9 +120,10 @@ def hybrid_settings(settings: Settings, chdb_path: Path, cold_db: ClickHouse) ->
     )
 
 
-@pytest.fixture
-def settings(redis_server: ManagedProcess, kafka_broker: ManagedProcess, uid: str) -> Settings:
-    """Settings pointing at the session's services, with this test's own names."""
+def isolated_settings(
+    redis_server: ManagedProcess, kafka_broker: ManagedProcess, uid: str, **values: Any
+) -> Settings:
+    """Settings on these services with names (key prefix, topics, group) of their own."""
     return Settings(
         redis_url=f"redis://127.0.0.1:{redis_server.port}/0",
         kafka_bootstrap_servers=f"127.0.0.1:{kafka_broker.port}",
@@ -131,6 +132,17 @@ def settings(redis_server: ManagedProcess, kafka_broker: ManagedProcess, uid: st
         dead_letter_topic=f"dlq-{uid}",
         consumer_group=f"group-{uid}",
         kafka_idempotent_producer=False,
+        **values,
+    )
+
+
+@pytest.fixture
+def settings(redis_server: ManagedProcess, kafka_broker: ManagedProcess, uid: str) -> Settings:
+    """Settings pointing at the session's services, with this test's own names."""
+    return isolated_settings(
+        redis_server,
+        kafka_broker,
+        uid,
         redis_processing_interval=0.5,
         lease_seconds=5,
         kafka_request_timeout_ms=2000,

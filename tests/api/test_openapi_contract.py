@@ -37,6 +37,7 @@ from api.server import EmbeddedServer
 from scheduler.cold import EmbeddedClickHouse
 from scheduler.runtime.services import ManagedProcess
 from scheduler.settings import Settings
+from tests.conftest import isolated_settings
 
 MAX_EXAMPLES = 50
 
@@ -69,19 +70,6 @@ SCHEMA: dict[str, Any] = create_app(Settings()).openapi()
 schema = schemathesis.openapi.from_dict(SCHEMA, config=CONFIG)
 
 
-def _settings(redis: ManagedProcess, kafka: ManagedProcess, uid: str) -> Settings:
-    return Settings(
-        redis_url=f"redis://127.0.0.1:{redis.port}/0",
-        kafka_bootstrap_servers=f"127.0.0.1:{kafka.port}",
-        redis_key_prefix=f"t{uid}:",
-        delayed_topic=f"delayed-{uid}",
-        dead_letter_topic=f"dlq-{uid}",
-        consumer_group=f"group-{uid}",
-        kafka_idempotent_producer=False,
-        kafka_request_timeout_ms=2000,
-    )
-
-
 @pytest.fixture(scope="module", params=["redis_only", "cold_tier", "token"])
 def base_url(
     request: pytest.FixtureRequest,
@@ -91,7 +79,7 @@ def base_url(
 ) -> Iterator[str]:
     """The API served by uvicorn on a free port, for the module's tests."""
     uid = uuid.uuid4().hex[:10]
-    settings = _settings(redis_server, kafka_broker, uid)
+    settings = isolated_settings(redis_server, kafka_broker, uid, kafka_request_timeout_ms=2000)
     database = f"t_{uid}"
     if request.param == "cold_tier":
         settings = settings.model_copy(
