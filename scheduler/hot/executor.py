@@ -273,6 +273,8 @@ class Executor:
                 log.warning("returned %d events whose executor lease expired", n)
             if unheld:
                 log.warning("returned %d events held by a pause that has ended", unheld)
+                with contextlib.suppress(Exception):  # wake the other executors too
+                    await self.store.redis.publish(self.store.keys.wakeup, "unheld")
             if n or unheld:
                 self._wake.set()
 

@@ -26,7 +26,7 @@ from scheduler.models import INT32, is_legal_topic
 
 log = logging.getLogger(__name__)
 
-UNHOLD_CHUNK = 5000
+UNHOLD_CHUNK = 1000  # ~5 commands per event: a call stays near 10 ms
 MAX_REASON = 500
 
 
@@ -141,6 +141,9 @@ class PauseControl:
                 raise InvalidEvent("out of range", field="priority_below")
             meta["below"] = priority_below
             await self.store.redis.hset(self.keys.paused, _field(scope, topic), json.dumps(meta))
+            # A lower threshold frees some held events: put all back; claims re-hold
+            # those still paused.
+            await self._unhold_all()
         else:
             await self.store.redis.hsetnx(self.keys.paused, _field(scope, topic), json.dumps(meta))
         return await self.state()
@@ -158,11 +161,20 @@ class PauseControl:
                     raise InvalidEvent("required to resume a topic", field="topic")
                 _check_topic(topic)
             await self.store.redis.hdel(k.paused, _field(scope, topic))
+        moved = await self._unhold_all()
+        return await self.state(), moved
+
+    async def _unhold_all(self) -> int:
+        """Put the held events back (executors hold again those another pause still
+        covers) and wake the executors. Bounded by the count at the start: claims
+        re-holding events meanwhile cannot keep this loop going."""
+        k = self.keys
+        remaining = int(await self.store.redis.zcard(k.held))
         moved = 0
-        while n := await self.store.unhold(UNHOLD_CHUNK):
+        while moved < remaining and (n := await self.store.unhold(UNHOLD_CHUNK)):
             moved += n
         await self.store.redis.publish(k.wakeup, "resume")
-        return await self.state(), moved
+        return moved
 
     async def state(self) -> PauseState:
         async with self.store.redis.pipeline(transaction=False) as pipe:

@@ -232,3 +232,59 @@ async def test_pause_arguments_are_checked(pauses: PauseControl) -> None:
     first = await pauses.pause(Scope.ALL, now=1000.0)
     again = await pauses.pause(Scope.ALL, now=2000.0)
     assert first.pauses == again.pauses and again.pauses[0].since == 1000.0
+
+
+async def test_resuming_one_topic_while_another_holds_a_backlog_returns(
+    settings: Settings,
+    hot: HotStore,
+    pauses: PauseControl,
+    topic: str,
+    start_executor,
+    read_topic,
+    uid: str,
+) -> None:
+    """Executors re-hold the other topic's events while resume puts them back: the
+    resume must still end, and the other topic stays paused."""
+    other = f"other-{uid}"
+    await ensure_topics(settings, [other])
+    await pauses.pause(Scope.TOPIC, topic=topic)
+    await pauses.pause(Scope.TOPIC, topic=other)
+    now = time.time()
+    await hot.schedule(
+        [event(f"a{i}", topic, now - 1) for i in range(5)]
+        + [event(f"b{i}", other, now - 1) for i in range(3000)]
+    )
+    reader, other_reader = await read_topic(topic), await read_topic(other)
+    await start_executor()
+    await start_executor()
+    await asyncio.sleep(1.0)
+    assert (await pauses.state()).held == 3005
+    state, _ = await asyncio.wait_for(pauses.resume(Scope.TOPIC, topic=topic), 10)
+    assert state.topics == [other]
+    assert sorted(ids(await reader.read(5))) == [f"a{i}" for i in range(5)]
+    assert await other_reader.settle(0.5) == []
+
+
+async def test_lowering_the_priority_threshold_frees_held_events(
+    hot: HotStore, pauses: PauseControl, topic: str, start_executor, read_topic
+) -> None:
+    await pauses.pause(Scope.PRIORITY, priority_below=0)
+    now = time.time()
+    await hot.schedule([event("zero", topic, now), event("neg", topic, now - 1, priority=-3)])
+    reader = await read_topic(topic)
+    await start_executor()
+    assert ids(await reader.read(1)) == ["zero"]
+    assert (await pauses.state()).held == 1
+    state = await pauses.pause(Scope.PRIORITY, priority_below=-10)
+    assert state.held == 0 and state.priority_below == -10
+    assert ids(await reader.read(2)) == ["zero", "neg"]
+
+
+async def test_an_unreadable_priority_pause_pauses_nothing(
+    hot: HotStore, topic: str, start_executor, read_topic
+) -> None:
+    await hot.redis.hset(hot.keys.paused, "priority", "not json")
+    await hot.schedule([event("e", topic, time.time())])
+    reader = await read_topic(topic)
+    await start_executor()
+    assert ids(await reader.read(1)) == ["e"]

@@ -28,7 +28,8 @@ for i = 1, #pauses, 2 do
   if name == 'all' then
     return {0, 1}
   elseif name == 'priority' then
-    below = tonumber(cjson.decode(pauses[i + 1]).below)
+    local ok, meta = pcall(cjson.decode, pauses[i + 1]) -- unreadable: pauses nothing
+    if ok and type(meta) == 'table' then below = tonumber(meta.below) end
   elseif string.sub(name, 1, 6) == 'topic:' then
     topics[string.sub(name, 7)] = true
     any_topic = true
