@@ -123,11 +123,16 @@ async def _config(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> Response:
     """FastAPI's and Starlette's own errors, with two corrections: a body that is not even
-    text (FastAPI: 400) is bad input like any other, so 422; and a 405 lists every method
+    text, or JSON nested too deep for the parser (FastAPI: 400), is bad input like any
+    other, so 422; and a 405 lists every method
     of the path in `Allow` (Starlette lists those of the first route matching the path)."""
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        message = "not valid JSON (not UTF-8 text)"
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError | RecursionError):
+        message = (
+            "not valid JSON (not UTF-8 text)"
+            if isinstance(exc.__cause__, UnicodeDecodeError)
+            else "not readable JSON (nested too deeply)"
+        )
         return JSONResponse(
             {
                 "detail": f"body: {message}",

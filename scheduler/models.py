@@ -22,14 +22,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from scheduler.errors import InvalidEvent
 
-TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-SCHEDULE_ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+# Used with fullmatch: `$` would also match before a final newline.
+TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
+SCHEDULE_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 INT32 = 2**31 - 1
 # Header names the executor sets on every published event; callers may not set them.
 RESERVED_HEADERS = frozenset(
@@ -50,7 +51,19 @@ def new_schedule_id() -> str:
 
 
 def is_legal_topic(name: str) -> bool:
-    return bool(TOPIC_RE.match(name)) and name not in {".", ".."}
+    return TOPIC_RE.fullmatch(name) is not None and name not in {".", ".."}
+
+
+def _utf8(value: str) -> str:
+    """`value`, if it can be sent as UTF-8 (no lone surrogates), else ValueError."""
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains a lone surrogate ({value[exc.start]!r} at {exc.start}): "
+            "not valid Unicode, so it cannot be sent as UTF-8"
+        ) from None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +90,11 @@ class ScheduleRequest(BaseModel):
         None, description="When to publish (timezone-aware). Exactly one of this or delay."
     )
     delay_seconds: float | None = Field(
-        None, ge=0, allow_inf_nan=False, description="Publish this many seconds from now."
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        validate_default=True,
+        description="Publish this many seconds from now. Exactly one of this or scheduled_at.",
     )
     schedule_id: str | None = Field(
         None, description="Idempotency key; generated when absent.", examples=["reminder-123"]
@@ -102,21 +119,72 @@ class ScheduleRequest(BaseModel):
     @field_validator("schedule_id")
     @classmethod
     def _schedule_id(cls, v: str | None) -> str | None:
-        if v is not None and not SCHEDULE_ID_RE.match(v):
+        if v is not None and SCHEDULE_ID_RE.fullmatch(v) is None:
             raise ValueError("must be 1-128 characters of letters, digits and . _ : @ -")
         return v
 
-    @model_validator(mode="after")
-    def _one_time(self) -> ScheduleRequest:
-        if (self.scheduled_at is None) == (self.delay_seconds is None):
+    @field_validator("entity_type", "action", "correlation_id")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return v if v is None or v.isascii() else _utf8(v)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not (name.isascii() and value.isascii()):
+                try:
+                    _utf8(name)
+                    _utf8(value)
+                except ValueError as exc:
+                    raise ValueError(f"header {name.encode(errors='replace')!r}: {exc}") from None
+        return v
+
+    @field_validator("delay_seconds")
+    @classmethod
+    def _one_time(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # A field validator (not a model one) so that the error names a field: it runs
+        # for the default too (validate_default) and after scheduled_at (field order).
+        if "scheduled_at" in info.data and (info.data["scheduled_at"] is None) == (v is None):
             raise ValueError("give exactly one of scheduled_at or delay_seconds")
-        return self
+        return v
+
+
+_ORJSON_REFUSALS = (
+    ("64-bit", "has an integer beyond 64 bits, which JSON consumers cannot read exactly"),
+    ("Recursion", "is nested deeper than 254 levels"),
+    ("surrogates", "contains a lone surrogate: not valid Unicode, so not valid JSON text"),
+)
 
 
 def body_bytes(body: str | dict[str, Any] | list[Any]) -> bytes:
+    """The bytes to publish; InvalidEvent (field `body`) if they cannot say exactly what
+    was given: numbers JSON cannot carry (NaN, Infinity, beyond 64 bits), lone
+    surrogates, nesting deeper than the encoder goes."""
     if isinstance(body, str):
-        return body.encode()
-    return orjson.dumps(body)
+        try:
+            return body.encode()
+        except UnicodeEncodeError:
+            raise InvalidEvent(f"body {_ORJSON_REFUSALS[2][1]}", field="body") from None
+    try:
+        data = orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        reason = next((why for key, why in _ORJSON_REFUSALS if key in str(exc)), str(exc))
+        raise InvalidEvent(f"body {reason}", field="body") from None
+    # orjson writes NaN and Infinity as null: only then look for them.
+    if b"null" in data and not _finite(body):
+        raise InvalidEvent("body has NaN or Infinity, which JSON cannot carry", field="body")
+    return data
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
 
 
 @dataclass(slots=True)

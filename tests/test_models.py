@@ -23,10 +23,10 @@ def req(**kw: object) -> dict[str, object]:
         (req(topic="x" * 250), "topic", "legal Kafka topic name"),
         (req(delay_seconds=float("inf")), "delay_seconds", "finite"),
         (req(delay_seconds=-1), "delay_seconds", "greater than or equal to 0"),
-        (req(delay_seconds=None), "event", "exactly one of scheduled_at or delay_seconds"),
+        (req(delay_seconds=None), "delay_seconds", "exactly one of scheduled_at or delay_seconds"),
         (
             req(scheduled_at=datetime.now(UTC).isoformat()),
-            "event",
+            "delay_seconds",
             "exactly one of scheduled_at or delay_seconds",
         ),
         (

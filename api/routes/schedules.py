@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from scheduler.models import Event, ScheduleRequest, parse_request
 from scheduler.router import Stored
 from scheduler.service import SchedulerService
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
 
 FINISHED = {"executed", "skipped", "error"}
@@ -270,6 +272,11 @@ async def create_batch(
             valid.append((i, service.prepare(parse_request(item), now)))
         except InvalidEvent as exc:
             results.append(BatchItem(index=i, ok=False, error=str(exc), field=exc.field))
+            continue
+        except Exception as exc:  # a defect of ours: it must not sink the other items
+            log.exception("preparing batch item %d failed unexpectedly", i)
+            error = f"internal error: {type(exc).__name__}"
+            results.append(BatchItem(index=i, ok=False, error=error))
             continue
         results.append(None)
     if len(valid) < len(results):

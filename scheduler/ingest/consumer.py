@@ -152,6 +152,13 @@ class DelayedEventsConsumer:
             except InvalidEvent as exc:
                 reason = "beyond_horizon" if isinstance(exc, BeyondHorizon) else "invalid"
                 prepared.rejected.append((rec, reason, str(exc)))
+            except Exception as exc:
+                # A defect of ours, not the message's fault; but retrying cannot help and
+                # stopping would stop every partition of the batch: dead-letter it.
+                log.exception(
+                    "preparing %s[%d]@%d failed unexpectedly", rec.topic, rec.partition, rec.offset
+                )
+                prepared.rejected.append((rec, "internal", f"{type(exc).__name__}: {exc}"))
         return prepared
 
     async def store(self, prepared: Prepared) -> BatchResult:

@@ -78,6 +78,13 @@ async def test_malformed_envelopes_are_dead_lettered_and_later_ones_still_fire(
             ),
             "reserved",
         ),
+        # Valid JSON that once crashed the consumer (a poison pill) or passed validation
+        # and then failed at the producer.
+        (b'{"topic":"x","body":[123456789012345678901234567890],"delay_seconds":0}', "64 bits"),
+        (b'{"topic":"x","body":{"n":NaN},"delay_seconds":0}', "NaN"),
+        (b'{"topic":"x","body":' + b"[" * 300 + b"]" * 300 + b',"delay_seconds":0}', "recursion"),
+        (b'{"topic":"t\\n","body":"x","delay_seconds":0}', "topic"),
+        (b'{"topic":"t","body":"x","delay_seconds":0,"headers":{"h":"\\udc00"}}', "surrogate"),
     ]
     for value, _ in bad:
         await producer.send_and_wait(settings.delayed_topic, value, partition=0)
