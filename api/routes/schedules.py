@@ -34,7 +34,9 @@ class Scheduled(BaseModel):
 class ScheduleInfo(BaseModel):
     schedule_id: str
     status: str = Field(
-        description="pending|processing|transferred|executed|cancelled|skipped|error"
+        description="pending (waiting in ClickHouse), processing (moving into Redis), "
+        "scheduled (waiting in Redis; see hot_state), executed, skipped (later than "
+        "max_delay_seconds), error (dead-lettered), cancelled."
     )
     tier: str
     scheduled_at: datetime
@@ -127,7 +129,7 @@ SCHEDULED_EXAMPLE = {
 # Waiting in Redis for its second attempt. (No nulls in examples: FastAPI drops them.)
 STATUS_EXAMPLE = {
     "schedule_id": "reminder-123",
-    "status": "transferred",
+    "status": "scheduled",
     "tier": "hot",
     "scheduled_at": "2026-11-23T10:00:00Z",
     "topic": "user.notifications",

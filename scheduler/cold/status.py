@@ -1,4 +1,19 @@
-"""What is known about one schedule_id, from Redis and from ClickHouse."""
+"""What is known about one schedule_id, from Redis and from ClickHouse.
+
+The status callers read (Python and HTTP APIs) is the life cycle of the schedule:
+
+    pending     waiting in ClickHouse (the cold tier), beyond the immediate horizon
+    processing  being moved from ClickHouse into Redis by a sync
+    scheduled   waiting in Redis (the hot tier) to fire: `hot_state` says pending, held
+                (due, held back by a pause) or in_flight (being published now)
+    executed    published (the broker acknowledged it)
+    skipped     not published: later than its max_delay_seconds
+    error       not published: dead-lettered (`error` says why)
+    cancelled   cancelled before it fired
+
+ClickHouse stores 'scheduled' as 'transferred' (the runbook's SQL and the column's Enum
+keep that word); every other status is stored as shown.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +25,8 @@ from scheduler.cold.store import ColdStore
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.store import HotStore
 
+SCHEDULED = "scheduled"  # Status.TRANSFERRED, as callers read it
+
 
 def _dt(us: int | None) -> datetime | None:
     return None if us is None else datetime.fromtimestamp(us / 1_000_000, UTC)
@@ -18,7 +35,7 @@ def _dt(us: int | None) -> datetime | None:
 @dataclass(frozen=True, slots=True)
 class ScheduleStatus:
     schedule_id: str
-    status: str  # pending|processing|transferred|executed|cancelled|skipped|error
+    status: str  # pending|processing|scheduled|executed|cancelled|skipped|error
     tier: str  # hot|cold
     scheduled_at: datetime
     topic: str
@@ -37,7 +54,7 @@ def _from_schedule(s: Schedule, hot_state: str | None = None) -> ScheduleStatus:
     ev = s.event
     return ScheduleStatus(
         schedule_id=ev.schedule_id,
-        status=s.status.value,
+        status=SCHEDULED if s.status is Status.TRANSFERRED else s.status.value,
         tier=s.tier.value,
         scheduled_at=ev.scheduled_at_datetime,
         topic=ev.topic,
@@ -49,7 +66,9 @@ def _from_schedule(s: Schedule, hot_state: str | None = None) -> ScheduleStatus:
         error=s.error,
         hot_state=hot_state,
         processing_started_at=_dt(s.processing_started_us),
-        updated_at=_dt(s.updated_us),
+        # A schedule only Redis knows (its journal row not written yet) last changed
+        # when it was created.
+        updated_at=_dt(s.updated_us or micros(ev.created_at)),
     )
 
 

@@ -48,7 +48,7 @@ async def test_pause_a_topic_over_http_then_resume(
     assert stats["paused"]["topics"] == [paused] and stats["paused"]["held"] == 2
     assert stats["redis_pending"] == 2  # paused events are still pending
     status = (await api.get("/api/v1/schedules/p1")).json()
-    assert (status["status"], status["hot_state"]) == ("transferred", "held")
+    assert (status["status"], status["hot_state"]) == ("scheduled", "held")
     metrics = (await api.get(f"{MON}/metrics")).text
     assert "schedules_held 2.0" in metrics and "schedules_pauses 1.0" in metrics
 

@@ -29,7 +29,8 @@ async def test_schedule_then_get_then_cancel(api: httpx.AsyncClient, hot: HotSto
     r = await api.get(f"{URL}/reminder-1")
     assert r.status_code == 200
     info = r.json()
-    assert info["status"] == "transferred"
+    assert info["status"] == "scheduled"
+    assert not info["updated_at"].startswith("1970")
     assert info["hot_state"] == "pending"
     assert info["attempts"] == 0
     assert info["entity_type"] == "user"

@@ -75,7 +75,7 @@ async def test_hot_events_are_journaled_in_batches(
     assert (await service.get_stats())["pending"] == 0  # hot ones are not cold-pending
     status = await service.get_status(ids[0])
     assert status is not None
-    assert (status.status, status.tier, status.hot_state) == ("transferred", "hot", "pending")
+    assert (status.status, status.tier, status.hot_state) == ("scheduled", "hot", "pending")
 
 
 async def test_a_known_schedule_id_is_kept_in_either_tier(
