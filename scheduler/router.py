@@ -72,11 +72,18 @@ class Router:
         """Store events that passed `check`, in order; one result per event.
 
         A schedule_id already pending or in flight in Redis is never added to Redis
-        again. `check_known_ids` (API calls) also keeps a known id out of the cold tier:
-        it looks the ids up in Redis and ClickHouse (one indexed query; too slow for
-        Kafka's 50,000 events/s). Without it, a cold schedule's identity is
-        (schedule_id, scheduled_at): a redelivered message stays one schedule, and if two
-        schedules with one id meet in Redis, the sync skips the second.
+        again, and one live in either tier is never added to the cold tier again (one
+        indexed ClickHouse query for a batch's cold events). `check_known_ids` (API calls)
+        also keeps an id that ClickHouse knows as live out of Redis; Kafka ingest skips
+        that query for hot events (too slow for 50,000 events/s), so there a hot event
+        whose id waits in ClickHouse is stored, and the sync skips the cold copy when the
+        two meet in Redis.
+
+        With the cold tier, the ids are locked in Redis for the duration (all or none,
+        HotStore.locked_ids), so concurrent callers of one id are serialised: exactly one
+        stores it and the others find it. If Redis loses its data, only locks held at that
+        moment are lost: ClickHouse still refuses a second live cold row for an id a
+        caller can find there.
         """
         latest = now + self.horizon
         hot_events: list[tuple[int, Event]] = []
@@ -87,27 +94,50 @@ class Router:
             else:
                 self.check(ev, now)
                 cold_events.append((i, ev))
-        results: list[Stored | None] = [None] * len(events)
         if self.cold is None:
             added = await self.hot.schedule([ev for _, ev in hot_events])
             return [Stored(Tier.HOT, a) for a in added]
+        # Checking the tiers for an id and storing it is one step for one caller at a
+        # time: otherwise concurrent callers of one id all find nothing and all store.
+        async with self.hot.locked_ids(ev.schedule_id for ev in events):
+            return await self._store_in_tiers(
+                len(events),
+                hot_events,
+                cold_events,
+                now,
+                wait_for_journal=wait_for_journal,
+                check_known_ids=check_known_ids,
+            )
 
-        known: set[str] = set()
-        in_redis: dict[str, Event] = {}
-        if check_known_ids:
-            known = await self._known_ids(hot_events, cold_events)
-            in_redis = await hot_copies(self.hot, [ev.schedule_id for _, ev in cold_events])
+    async def _store_in_tiers(
+        self,
+        n: int,
+        hot_events: list[tuple[int, Event]],
+        cold_events: list[tuple[int, Event]],
+        now: float,
+        *,
+        wait_for_journal: bool,
+        check_known_ids: bool,
+    ) -> list[Stored]:
+        assert self.cold is not None
+        results: list[Stored | None] = [None] * n
+        # Cold events are always checked: nothing else keeps a second row of one id out
+        # of ClickHouse. Hot ones only on request (Redis itself refuses a second copy).
+        known = await self._known_ids(hot_events if check_known_ids else [], cold_events)
+        in_redis = await hot_copies(self.hot, [ev.schedule_id for _, ev in cold_events])
         for i, ev in hot_events + cold_events:
             if ev.schedule_id in known:
                 results[i] = Stored(self.tier_for(ev, now), False)
         cold_new = []
+        taken = {ev.schedule_id for _, ev in hot_events}  # an id repeated in one call
         for i, ev in cold_events:
             if results[i] is None:
-                if ev.schedule_id in in_redis:
+                if ev.schedule_id in in_redis or ev.schedule_id in taken:
                     results[i] = Stored(Tier.COLD, False)
                 else:
                     results[i] = Stored(Tier.COLD, True)
                     cold_new.append(ev)
+                    taken.add(ev.schedule_id)
         to_redis = [(i, ev) for i, ev in hot_events if results[i] is None]
         added = await self.hot.schedule([ev for _, ev in to_redis])
         in_redis = await hot_copies(

@@ -83,6 +83,12 @@ class Keys:
         return self._k(":paused")
 
     @property
+    def id_lock_prefix(self) -> str:
+        """Prefix of the STRING keys `...:idlock:<schedule_id>`: held for a moment (with
+        a TTL) while one caller checks both tiers for that id and stores it."""
+        return self._k(":idlock:")
+
+    @property
     def script_keys(self) -> list[str]:
         """The KEYS every hot-tier Lua script takes, in this order."""
         return [

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
-from collections.abc import Iterable, Sequence
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -13,6 +17,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from scheduler import codec
+from scheduler.errors import ServiceUnavailable
 from scheduler.hot.keys import Keys
 from scheduler.models import Event
 
@@ -76,6 +81,39 @@ class HotStore:
         self._cancel = _script(redis, "cancel")
         self._orphans = _script(redis, "orphans")
         self._unhold = _script(redis, "unhold")
+        self._lock_ids = _script(redis, "lock_ids")
+        self._unlock_ids = _script(redis, "unlock_ids")
+
+    @contextlib.asynccontextmanager
+    async def locked_ids(
+        self, schedule_ids: Iterable[str], *, ttl: float = 10.0, wait: float = 10.0
+    ) -> AsyncIterator[None]:
+        """Hold these schedule_ids for this caller alone (all or none) while it checks
+        both tiers for them and stores them: two callers storing one id at once are
+        serialised, so exactly one stores it. A lock outlives a crashed holder by `ttl`
+        at most. ServiceUnavailable if another caller holds one for longer than `wait`.
+        """
+        ids = sorted(set(schedule_ids))
+        if not ids:
+            yield
+            return
+        prefix, token = self.keys.id_lock_prefix, os.urandom(8).hex()
+        deadline = time.monotonic() + wait
+        delay = 0.001
+        while not await self._lock_ids(args=[prefix, token, round(ttl * 1000), *ids]):
+            if time.monotonic() >= deadline:
+                raise ServiceUnavailable(
+                    f"another caller has been storing the same schedule_id for {wait:.0f}s;"
+                    " try again"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            # If Redis is gone now, the locks expire by themselves.
+            with contextlib.suppress(Exception):
+                await self._unlock_ids(args=[prefix, token, *ids])
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
