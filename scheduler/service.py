@@ -334,7 +334,7 @@ class SchedulerService:
     async def get_status(self, schedule_id: str) -> ScheduleStatus | None:
         """Where the schedule is and what happened to it; None if unknown."""
         hot, _ = self._require()
-        return await schedule_status(self.cold, hot, schedule_id)
+        return await schedule_status(self.cold, hot, schedule_id, self.journal)
 
     def _ops(self) -> ColdOperations:
         self._require()

@@ -146,6 +146,7 @@ class JournalWriter:
         self._results: deque[tuple[Any, ...]] = deque()
         self._oldest: float | None = None
         self._writing = 0
+        self._in_write: list[tuple[Any, ...]] = []  # versions being written now
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -185,6 +186,13 @@ class JournalWriter:
         if self.pending() >= self.batch_size:
             self._wake.set()
 
+    def buffered_versions(self, schedule_id: str) -> list[tuple[Any, ...]]:
+        """Versions of `schedule_id` not yet in ClickHouse (buffered or being written):
+        what this process knows of a schedule before the table does."""
+        return [
+            r for rows in (self._in_write, self._versions) for r in rows if r[0] == schedule_id
+        ]
+
     def pending(self) -> int:
         """Rows not yet written (buffered, or being written now)."""
         return len(self._versions) + len(self._results) + self._writing
@@ -201,6 +209,7 @@ class JournalWriter:
                 results = [self._results.popleft() for _ in range(min(len(self._results), 50_000))]
                 started = time.perf_counter()
                 self._writing = len(versions) + len(results)
+                self._in_write = versions
                 try:
                     if versions:
                         await self.store.write(versions)
@@ -213,6 +222,7 @@ class JournalWriter:
                     raise
                 finally:
                     self._writing = 0
+                    self._in_write = []
                 metrics.JOURNAL_FLUSH_SECONDS.observe(time.perf_counter() - started)
             self._oldest = None
 

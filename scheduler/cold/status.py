@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from scheduler.cold.journal import JournalWriter
 from scheduler.cold.records import Schedule, Status, Tier, micros
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ServiceUnavailable
@@ -73,18 +74,28 @@ def _from_schedule(s: Schedule, hot_state: str | None = None) -> ScheduleStatus:
 
 
 async def schedule_status(
-    cold: ColdStore | None, hot: HotStore, schedule_id: str
+    cold: ColdStore | None,
+    hot: HotStore,
+    schedule_id: str,
+    journal: JournalWriter | None = None,
 ) -> ScheduleStatus | None:
     """Redis's live state wins (it is the truth for what will fire); otherwise the
-    current ClickHouse row: the live one if any, else the most recently changed."""
+    current ClickHouse row: the live one if any, else the most recently changed.
+
+    `journal`: this process's journal writer, whose buffered versions count as written
+    (read-your-writes: an event accepted and fired a moment ago is not in ClickHouse yet).
+    """
     found = await hot.get(schedule_id)
     rows: list[Schedule] = []
+    buffered = [] if journal is None else journal.buffered_versions(schedule_id)
     if cold is not None:
         try:
             rows = await cold.find([schedule_id])
         except ServiceUnavailable:
-            if found is None:
+            if found is None and not buffered:
                 raise
+    if buffered:
+        rows = _latest(rows + [Schedule.from_row(r) for r in buffered])
     if found is not None:
         state, ev = found
         same = [r for r in rows if r.scheduled_us == micros(ev.scheduled_at)]
@@ -96,3 +107,12 @@ async def schedule_status(
     live = [r for r in rows if r.status in (Status.PENDING, Status.PROCESSING, Status.TRANSFERRED)]
     best = max(live or rows, key=lambda r: r.updated_us)
     return _from_schedule(best)
+
+
+def _latest(rows: list[Schedule]) -> list[Schedule]:
+    """The highest version of each schedule (key), as the table's FINAL would keep."""
+    best: dict[tuple[int, str], Schedule] = {}
+    for r in rows:
+        if r.key not in best or r.version >= best[r.key].version:
+            best[r.key] = r
+    return list(best.values())
