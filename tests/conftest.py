@@ -85,6 +85,36 @@ def readonly_shim(chdb_path: Path) -> Iterator[HttpShim]:
         yield server
 
 
+class PrivateRedis:
+    """A redis-server of one test's own, to kill and start again (same port, same AOF)."""
+
+    def __init__(self, data_dir: Path, *extra_args: str) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.extra_args = extra_args
+        self.proc = start_redis(self.port, data_dir, extra_args=extra_args)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no last AOF flush; connections drop at once."""
+        self.proc.process.kill()
+        self.proc.process.wait()
+
+    def restart(self) -> None:
+        self.proc = start_redis(self.port, self.data_dir, extra_args=self.extra_args)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """Every write fsynced before it is answered: what was accepted survives a SIGKILL."""
+    server = PrivateRedis(tmp_path / "private-redis", "--appendfsync", "always")
+    yield server
+    server.proc.stop()
+
+
 @pytest.fixture
 def uid() -> str:
     return uuid.uuid4().hex[:10]

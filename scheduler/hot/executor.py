@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 
 from scheduler import metrics
-from scheduler.hot.backoff import retry_delay
+from scheduler.hot.backoff import Outage, retry_delay
 from scheduler.hot.breaker import CircuitBreaker, State
 from scheduler.hot.produce import BatchProducer, Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
@@ -149,6 +149,12 @@ class Executor:
         self._stopping = asyncio.Event()
         self._blocked = False  # the last claim found due events that a pause holds back
         self.running = False
+        # Each loop lives through Redis going away: one warning when it starts failing,
+        # one line when it works again, backoff in between (scheduler/hot/backoff.py).
+        self.claiming = Outage("executor: claiming due events", log, base=0.1, cap=1.0)
+        self.reaping = Outage("executor: reaping expired leases", log, base=0.1, cap=1.0)
+        self.listening = Outage("executor: wake-up subscription", log, base=0.1, cap=1.0)
+        self.acking = Outage("executor: acking fired events", log, base=0.05, cap=1.0)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -164,16 +170,20 @@ class Executor:
         try:
             while not self._stopping.is_set():
                 await slots.acquire()
+                holding = True
                 try:
                     batch = await self._claim()
-                except Exception:  # Redis blip: log, back off, keep going
-                    slots.release()
-                    log.exception("claiming failed; retrying in 1s")
-                    await self._sleep(1.0)
+                    if batch is None:
+                        slots.release()
+                        holding = False
+                        await self._idle()
+                except Exception as exc:  # Redis away: log once, back off, keep going
+                    if holding:
+                        slots.release()
+                    await self._sleep(self.claiming.failed(exc))
                     continue
+                self.claiming.recovered()
                 if batch is None:
-                    slots.release()
-                    await self._idle()
                     continue
                 task = asyncio.create_task(self._fire_guarded(batch))
                 firing.add(task)
@@ -246,11 +256,14 @@ class Executor:
                     async for msg in pubsub.listen():
                         if msg["type"] == "message":
                             self._wake.set()
+                        elif msg["type"] == "subscribe" and self.listening.down:
+                            # Wake-ups published while we were away are lost: look again.
+                            self.listening.recovered()
+                            self._wake.set()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # connection lost: the idle interval still bounds waits
-                    log.warning("wake-up subscription lost; resubscribing", exc_info=True)
-                    await asyncio.sleep(1.0)
+                except Exception as exc:  # connection lost: the idle interval bounds waits
+                    await asyncio.sleep(self.listening.failed(exc))
         finally:
             # Bounded: closing a connection whose read was just cancelled can hang.
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -265,9 +278,10 @@ class Executor:
                 # Events held aside by a pause that ended without putting them back
                 # (its resume was interrupted): return them once no pause is left.
                 unheld = await self.store.unhold(only_when_unpaused=True)
-            except Exception:
-                log.warning("reaping expired leases failed", exc_info=True)
+            except Exception as exc:  # Redis away: the interval paces the retries
+                self.reaping.failed(exc)
                 continue
+            self.reaping.recovered()
             if n:
                 metrics.LEASES_REAPED.inc(n)
                 log.warning("returned %d events whose executor lease expired", n)
@@ -302,14 +316,50 @@ class Executor:
         await self._classify(sending, results, plan)
         if plan.dead:
             await self._dead_letter(plan)
-        if plan.ack:
-            await self.store.ack(batch.token, plan.ack)
-        if plan.release:
-            await self.store.release(batch.token, plan.release)
+        if not await self._write_back(batch.token, plan):
+            return  # they keep their lease and fire again; recorded then
         for status, n in Counter(o.status for o in plan.outcomes).items():
             metrics.EVENTS_EXECUTED.labels(status).inc(n)
         if self.on_outcomes and plan.outcomes:
             await self.on_outcomes(plan.outcomes)
+
+    async def _write_back(self, token: int, plan: _Plan) -> bool:
+        """Ack and release the batch's events in Redis; False if that did not happen.
+
+        Failures (Redis away) are retried with backoff while the batch's lease lasts: an
+        event acked in time does not fire twice, and acking late is harmless (the lease
+        token tells the script whether the events are still ours). If the lease runs out
+        first, or the executor is stopping, they keep it: the reaper of any executor
+        returns them to pending and they fire again (at least once, never lost).
+        """
+        ack, release = plan.ack, plan.release
+        lease_end = plan.claimed_at + self.config.lease_seconds
+        tries = 0
+        while True:
+            started = time.monotonic()
+            try:
+                if ack:
+                    await self.store.ack(token, ack)
+                    ack = []
+                if release:
+                    await self.store.release(token, release)
+                    release = []
+            except Exception as exc:
+                self.acking.failed(exc, started)
+                tries += 1
+                delay = retry_delay(tries, self.acking.base, self.acking.cap)
+                if self._stopping.is_set() or self.clock() + delay >= lease_end:
+                    log.warning(
+                        "could not ack or release %d events before their lease ends (%s); "
+                        "they fire again",
+                        len(ack) + len(release),
+                        exc,
+                    )
+                    return False
+                await asyncio.sleep(delay)
+            else:
+                self.acking.recovered(started)
+                return True
 
     async def _classify(self, items: list[Claimed], results: list[Result], plan: _Plan) -> None:
         cfg = self.config

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -70,7 +70,10 @@ class ManagedProcess:
             self.process.wait()
 
 
-def start_redis(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
+def start_redis(
+    port: int, data_dir: Path, *, timeout: float = 20.0, extra_args: Sequence[str] = ()
+) -> ManagedProcess:
+    """`extra_args`: more redis-server options, e.g. ("--appendfsync", "always")."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise StartupError(
@@ -80,7 +83,7 @@ def start_redis(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedP
     data_dir = data_dir.resolve()
     # AOF on and RDB snapshots off: the hot tier must survive a restart of `dev`.
     argv = [binary, "--port", str(port), "--bind", HOST, "--dir", str(data_dir)]
-    argv += ["--appendonly", "yes", "--save", "", "--daemonize", "no"]
+    argv += ["--appendonly", "yes", "--save", "", "--daemonize", "no", *extra_args]
     return _start("redis", argv, port, data_dir, _redis_answers(port), timeout)
 
 
