@@ -33,6 +33,7 @@ WORKER = "worker"  # the Temporal worker: runs sync, cleanup and recovery as Sch
 API = "api"  # the HTTP API (uvicorn in this process, on this process's SchedulerService)
 # `dev` runs the worker, not the in-process `sync` role: never both (double the work).
 DEV_ROLES = (*(r for r in ROLES if r != "sync"), WORKER, API)
+_COLD = "SCHEDULES_COLD_TIER_ENABLED=false"
 
 
 def _setup_logging(level: str) -> None:
@@ -42,6 +43,30 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...]:
+    """The roles `serve --role ...` runs, in order, each once.
+
+    `all` is every in-process role that applies here: the executor, the consumer and the
+    sync, except that the sync is left out when the cold tier is disabled (there is
+    nothing to sync) or the `worker` role is asked for too (it runs the sync). Roles
+    named explicitly are kept as given: `--role sync` without the cold tier stays a
+    configuration error.
+    """
+    roles: list[str] = []
+    for role in requested:
+        if role != "all":
+            roles.append(role)
+            continue
+        for implied in ROLES:
+            if implied == "sync" and not settings.cold_tier_enabled:
+                log.info("not running the sync role: the cold tier is disabled (%s)", _COLD)
+            elif implied == "sync" and WORKER in requested:
+                log.info("not running the in-process sync role: the worker role runs the sync")
+            else:
+                roles.append(implied)
+    return tuple(dict.fromkeys(roles))
 
 
 async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
@@ -163,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*ROLES, WORKER, API, "all"],
         required=True,
         help="role to run; repeat for several ('all' = executor, consumer and the "
-        "in-process sync; use `worker` instead of `sync` where Temporal runs; `api` = the "
-        "HTTP API)",
+        "in-process sync, without the sync when the cold tier is disabled; use `worker` "
+        "instead of `sync` where Temporal runs; `api` = the HTTP API)",
     )
     sub.add_parser(
         WORKER, help="run the Temporal worker: sync, cleanup and recovery as Temporal Schedules"
@@ -195,8 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "dev":
             cmd_dev(settings)
         elif args.command == "serve":
-            roles = ROLES if "all" in args.role else tuple(dict.fromkeys(args.role))
-            asyncio.run(run_roles(settings, roles))
+            asyncio.run(run_roles(settings, expand_roles(args.role, settings)))
         elif args.command == WORKER:
             asyncio.run(run_roles(settings, [WORKER]))
         elif args.command == "migrate":
