@@ -21,10 +21,12 @@ from aiokafka.errors import (
     RequestTimedOutError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownError,
     UnsupportedForMessageFormatError,
     UnsupportedVersionError,
 )
 
+from scheduler.errors import ConfigError
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,36 @@ def max_request_bytes(settings: Settings) -> int:
     return settings.max_body_bytes + settings.max_header_bytes + _REQUEST_OVERHEAD
 
 
+# What brokers without idempotent producers answer InitProducerId with (Tansu: UnknownError).
+_NO_IDEMPOTENCE = (UnknownError, UnsupportedVersionError, ClusterAuthorizationFailedError)
+
+
+class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka ships no type hints
+    """An AIOKafkaProducer whose start() says which setting to change when the broker
+    refuses idempotent producing, instead of aiokafka's bare `UnknownError: [Error -1]`."""
+
+    def __init__(self, *, enable_idempotence: bool, **config: object) -> None:
+        super().__init__(enable_idempotence=enable_idempotence, **config)
+        self.idempotent = enable_idempotence
+        self.bootstrap = config.get("bootstrap_servers")
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except _NO_IDEMPOTENCE as exc:
+            if not self.idempotent:
+                raise
+            with contextlib.suppress(Exception):
+                await self.stop()  # closes the connections start() opened
+            raise ConfigError(
+                f"the Kafka broker at {self.bootstrap} refused to start an "
+                f"idempotent producer ({type(exc).__name__}: {exc}); it may not support "
+                "idempotent producers: set KAFKA_IDEMPOTENT_PRODUCER=false for such a broker"
+            ) from exc
+
+
 def make_producer(settings: Settings, *, linger_ms: int | None = None) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
+    return Producer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=settings.idempotent_producer,
