@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import math
 import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer
+from conftest import eventually
 
 from scheduler.hot.breaker import State
 from scheduler.hot.executor import Outcome
@@ -18,6 +20,19 @@ from scheduler.kafka import ensure_topics
 from scheduler.models import Event
 from scheduler.runtime.services import free_port, start_kafka
 from scheduler.settings import Settings
+
+
+def count_calls(obj: object, name: str) -> list[int]:
+    """Counts calls of obj.name (still the real method, on the real Redis)."""
+    calls = [0]
+    method = getattr(obj, name)
+
+    async def counting(*args: object, **kw: object) -> object:
+        calls[0] += 1
+        return await method(*args, **kw)
+
+    setattr(obj, name, counting)
+    return calls
 
 
 def event(sid: str, topic: str, at: float, **kw: object) -> Event:
@@ -96,8 +111,15 @@ async def test_an_earlier_event_wakes_a_sleeping_executor(
     await ensure_topics(settings, [topic])
     await hot.schedule([event("far", topic, time.time() + 3600)])
     reader = await read_topic(topic)
-    await start_executor(idle_interval=30.0)  # would otherwise sleep 30 s
-    await asyncio.sleep(0.3)
+    ex = await start_executor(idle_interval=30.0)  # would otherwise sleep 30 s
+    idle = count_calls(ex.store, "next_due")  # read only when nothing is due
+
+    async def asleep() -> bool:
+        # Found nothing due, read the head (an hour away), and listens for wake-ups.
+        ((_, subscribers),) = await hot.redis.pubsub_numsub(hot.keys.wakeup)
+        return idle[0] >= 1 and subscribers >= 1
+
+    assert await eventually(asleep)
     at = time.time() + 0.2
     await hot.schedule([event("soon", topic, at)])
     (msg,) = await reader.read(1, timeout=10)
@@ -161,17 +183,34 @@ async def test_exhausted_retries_go_to_the_dead_letter_topic(
 
 
 async def test_event_the_producer_refuses_is_kept_not_lost(
-    settings: Settings, hot: HotStore, start_executor, uid: str
+    settings: Settings,
+    hot: HotStore,
+    start_executor,
+    uid: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Accepted under an older, larger SCHEDULES_MAX_BODY_BYTES; now too large to produce
     # anywhere (the dead-letter topic included): it must stay in Redis, not vanish.
+    caplog.set_level(logging.ERROR, logger="scheduler.hot.executor")
     topic = f"target-{uid}"
+    await ensure_topics(settings, [topic, settings.dead_letter_topic])
     big = Event(schedule_id="big", topic=topic, body=b"x" * 3_000_000, scheduled_at=time.time() - 1)
     await hot.schedule([big])
-    await start_executor()
-    await asyncio.sleep(1.0)
+    outcomes: list[Outcome] = []
+    await start_executor(outcomes)
+
+    def refusals() -> int:
+        return caplog.text.count("dead-lettering big failed")
+
+    # The executor did try: the topic refused it as too large (permanent), then the
+    # dead-letter topic did too, so it was handed back. Twice: it is tried again later.
+    assert await eventually(lambda: refusals() >= 2)
+    assert "MessageSizeTooLargeError" in caplog.text
     found = await hot.get("big")
     assert found is not None and found[1].body == big.body
+    assert outcomes == []  # neither delivered nor dead-lettered
+    # Not the event's fault on any try: no attempt counted against it.
+    assert await hot.redis.hget(hot.keys.attempts, "big") is None
 
 
 async def test_broker_outage_opens_the_breaker_and_loses_nothing(
@@ -190,10 +229,7 @@ async def test_broker_outage_opens_the_breaker_and_loses_nothing(
         broker.process.send_signal(signal.SIGSTOP)  # hung: connections open, no answers
         now = time.time()
         await hot.schedule([event(f"e{i}", topic, now + 0.01 * i) for i in range(20)])
-        deadline = time.time() + 60
-        while ex.breaker.opened_total == 0 and time.time() < deadline:
-            await asyncio.sleep(0.1)
-        assert ex.breaker.opened_total >= 1
+        assert await eventually(lambda: ex.breaker.opened_total >= 1, timeout=60)
         counts = await hot.counts()
         assert counts["pending"] + counts["in_flight"] == 20
         # The outage is not the events' fault: no attempt was counted against them.
