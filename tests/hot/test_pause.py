@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from conftest import eventually
 
 from scheduler.errors import InvalidEvent
 from scheduler.hot.executor import Executor, Outcome
@@ -54,6 +55,11 @@ def count_claims(executor: Executor) -> list[int]:
     return calls
 
 
+async def held(pauses: PauseControl, n: int) -> bool:
+    """The executors have held `n` due events aside for a pause."""
+    return (await pauses.state()).held == n
+
+
 def ids(messages: list) -> list[str]:  # type: ignore[type-arg]
     return [dict(m.headers)["schedule_id"].decode() for m in messages]
 
@@ -67,8 +73,9 @@ async def test_pause_all_holds_every_event_until_resume(
     await hot.schedule([event(f"e{i}", topic, now - 1 + i * 0.01) for i in range(20)])
     reader = await read_topic(topic)
     claims = count_claims(await start_executor())
+    # "Nothing fires" can only be watched for a while: a second of quiet while paused.
     assert await reader.settle(1.0) == []
-    # Polling, not spinning on the due head (PAUSED_POLL_SECONDS is 0.1 s).
+    # The executor did look, polling, not spinning on the due head (PAUSED_POLL_SECONDS 0.1 s).
     assert 0 < claims[0] < 40
     assert (await hot.counts())["pending"] == 20
     assert (await hot.get("e3")) is not None  # still scheduled
@@ -103,7 +110,7 @@ async def test_topic_pause_holds_that_topic_only(
     paused_reader, other_reader = await read_topic(paused), await read_topic(other)
     await start_executor()
     assert sorted(ids(await other_reader.read(6))) == [f"o{i}" for i in range(6)]
-    assert await paused_reader.settle(0.5) == []
+    assert await paused_reader.settle(0.5) == []  # a quiet period: nothing of it fired
     state = await pauses.state()
     assert state.topics == [paused] and state.held == 6
     assert (await hot.counts())["pending"] == 6  # held events are still pending
@@ -189,8 +196,7 @@ async def test_held_events_return_when_a_pause_ends_without_resume(
     await hot.schedule([event(f"e{i}", topic, time.time() - 1) for i in range(5)])
     reader = await read_topic(topic)
     await start_executor()
-    await asyncio.sleep(0.5)
-    assert (await pauses.state()).held == 5
+    assert await eventually(lambda: held(pauses, 5))
     await hot.redis.delete(hot.keys.paused)
     assert sorted(ids(await reader.read(5, timeout=15))) == [f"e{i}" for i in range(5)]
     assert await drained()
@@ -207,7 +213,9 @@ async def test_events_paused_past_their_max_delay_are_skipped(
     outcomes: list[Outcome] = []
     reader = await read_topic(topic)
     await start_executor(outcomes)
-    await asyncio.sleep(1.5)
+    # Part of the scenario, not a wait for a result: the pause lasts until "strict" is
+    # later than its max_delay_seconds (1 s after `now`); only time passing does that.
+    await asyncio.sleep(max(0.0, now + 1.3 - time.time()))
     await pauses.resume(Scope.ALL)
     assert ids(await reader.read(1)) == ["lenient"]
     assert await drained()
@@ -257,12 +265,11 @@ async def test_resuming_one_topic_while_another_holds_a_backlog_returns(
     reader, other_reader = await read_topic(topic), await read_topic(other)
     await start_executor()
     await start_executor()
-    await asyncio.sleep(1.0)
-    assert (await pauses.state()).held == 3005
+    assert await eventually(lambda: held(pauses, 3005))
     state, _ = await asyncio.wait_for(pauses.resume(Scope.TOPIC, topic=topic), 10)
     assert state.topics == [other]
     assert sorted(ids(await reader.read(5))) == [f"a{i}" for i in range(5)]
-    assert await other_reader.settle(0.5) == []
+    assert await other_reader.settle(0.5) == []  # a quiet period: the other stays paused
 
 
 async def test_lowering_the_priority_threshold_frees_held_events(
