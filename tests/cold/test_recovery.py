@@ -89,10 +89,13 @@ async def test_rebuild_after_flushall_restores_each_schedule_once(
             await service.schedule_event(topic=topic, body=f"c{i}", delay_seconds=6)
             for i in range(20)
         ]
+        last_cold_due = time.time() + 6  # no later than this
         assert (await service.sync_clickhouse_to_redis()).moved == 0  # due in 6 s > 5 s
         await service.cancel_event(hot_ids[0])
         await service.cancel_event(cold_ids[0])
-        await asyncio.sleep(1.5)  # now the cold ones are inside the window
+        # Part of the scenario, not a wait for a result: the cold ones enter the 5 s
+        # transfer window only as time passes (1 s after the last was scheduled).
+        await asyncio.sleep(max(0.0, last_cold_due - 5 + 0.2 - time.time()))
         assert (await service.sync_clickhouse_to_redis()).moved == 19
         assert service.journal is not None and service.hot is not None
         await service.journal.flush()
@@ -112,6 +115,7 @@ async def test_rebuild_after_flushall_restores_each_schedule_once(
     await service.start(roles=["executor"])
     try:
         await reader.read(48, timeout=30)
+        # A quiet period: nothing fires a second time (a cancelled one, or a duplicate).
         fired = Counter(dict(m.headers)["schedule_id"].decode() for m in await reader.settle(1.5))
         assert fired == dict.fromkeys(hot_ids[1:] + cold_ids[1:], 1)
     finally:
