@@ -10,6 +10,7 @@ messages keep their schedule_id and so stay one event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from scheduler import metrics
 from scheduler.errors import BeyondHorizon, InvalidEvent
+from scheduler.hot.backoff import Outage
 from scheduler.ingest.envelope import dead_letter_headers, parse_envelope
 from scheduler.models import Event, Limits
 from scheduler.router import Router
@@ -72,6 +74,11 @@ class DelayedEventsConsumer:
         self._stopping = asyncio.Event()
         self.running = False
         self.totals = BatchResult()
+        # The loop lives through the broker and Redis going away: one warning when a step
+        # starts failing, one line when it works again, backoff in between.
+        self.fetching = Outage("ingest: fetching from the delayed topic", log, cap=5.0)
+        self.storing = Outage("ingest: storing a batch", log, cap=5.0)
+        self.committing = Outage("ingest: committing offsets", log, cap=5.0)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -84,7 +91,14 @@ class DelayedEventsConsumer:
         storing: asyncio.Task[bool] | None = None
         try:
             while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                try:
+                    batches = await self.consumer.getmany(
+                        timeout_ms=200, max_records=self.batch_size
+                    )
+                except Exception as exc:  # aiokafka reconnects itself; errors it hands up
+                    await self._pause(self.fetching.failed(exc))  # are retried, not fatal
+                    continue
+                self.fetching.recovered()
                 records = [r for recs in batches.values() for r in recs]
                 if not records:
                     continue
@@ -116,25 +130,32 @@ class DelayedEventsConsumer:
         except Exception as exc:
             # After a rebalance these partitions belong to another consumer, which will
             # read the batch again; its events keep their schedule_ids, so it stays one
-            # event each. Nothing is lost by not retrying here.
-            log.warning("offset commit failed (%s); the batch may be consumed again", exc)
+            # event each. Nothing is lost by not retrying here (batches may be consumed
+            # again).
+            self.committing.failed(exc)
+        else:
+            self.committing.recovered()
 
     async def _until_done(self, step: Callable[[], object]) -> bool:
         """Run `step` until it succeeds; False if asked to stop first (nothing committed)."""
-        delay = 0.1
         while not self._stopping.is_set():
             try:
                 result = step()
                 if asyncio.iscoroutine(result):
                     await result
-                return True
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("ingest step failed; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                await self._pause(self.storing.failed(exc))
+            else:
+                self.storing.recovered()
+                return True
         return False
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but not past stop()."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def handle(self, records: list[Record]) -> BatchResult:
         """Store or dead-letter every record of one batch. Raises if either fails."""
