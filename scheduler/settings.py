@@ -348,8 +348,15 @@ class Settings(BaseSettings):
     @field_validator("delayed_topic", "dead_letter_topic")
     @classmethod
     def _legal_topic(cls, v: str) -> str:
-        if not _TOPIC_RE.match(v) or v in {".", ".."}:
+        if not _TOPIC_RE.fullmatch(v) or v in {".", ".."}:
             raise ValueError(f"{v!r} is not a legal Kafka topic name")
+        return v
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL of a ClickHouse server")
         return v
 
     @field_validator("log_level", mode="before")
@@ -394,6 +401,21 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for err in exc.errors():
             loc = str(err["loc"][0]) if err["loc"] else ""
-            name = env_name(loc) if loc in Settings.model_fields else loc.upper() or "settings"
-            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
+            if not loc:  # a rule across fields: its input is every setting, secrets too
+                problems.append(f"settings: {err['msg']}")
+                continue
+            name = env_name(loc) if loc in Settings.model_fields else loc.upper()
+            got = _redacted(name, err.get("input"))
+            problems.append(f"{name}: {err['msg']} (got {got!r})")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def _redacted(name: str, value: object) -> object:
+    """A setting's value as an error may show it: no token, no password in a URL."""
+    if "TOKEN" in name or "PASSWORD" in name:
+        return "***"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        scheme, _, rest = value.partition("://")
+        userinfo, _, host = rest.rpartition("@")
+        return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+    return value
