@@ -45,6 +45,7 @@ from scheduler.cold.records import (
     row,
 )
 from scheduler.cold.store import ColdStore
+from scheduler.hot.backoff import Outage
 from scheduler.hot.executor import Outcome
 from scheduler.models import Event, new_schedule_id
 
@@ -151,6 +152,10 @@ class JournalWriter:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One warning when writing starts failing (ClickHouse away), one line when it
+        # works again; the same for dropping rows from a full buffer meanwhile.
+        self.writing = Outage("journal: writing rows to ClickHouse", log, base=0.5, cap=30.0)
+        self._dropped = 0  # rows dropped since the last successful write
 
     # --- producers of rows (never block on ClickHouse) ------------------------------------
 
@@ -182,16 +187,20 @@ class JournalWriter:
             for _ in range(overflow):
                 buf.popleft()
             metrics.JOURNAL_DROPPED.labels(table).inc(overflow)
-            log.error("journal buffer full: dropped the %d oldest %s rows", overflow, table)
+            if not self._dropped:
+                log.error(
+                    "journal buffer full (%d rows): dropping the oldest rows until ClickHouse "
+                    "takes them again (schedules_journal_dropped_total counts them)",
+                    self.max_buffered,
+                )
+            self._dropped += overflow
         if self.pending() >= self.batch_size:
             self._wake.set()
 
     def buffered_versions(self, schedule_id: str) -> list[tuple[Any, ...]]:
         """Versions of `schedule_id` not yet in ClickHouse (buffered or being written):
         what this process knows of a schedule before the table does."""
-        return [
-            r for rows in (self._in_write, self._versions) for r in rows if r[0] == schedule_id
-        ]
+        return [r for rows in (self._in_write, self._versions) for r in rows if r[0] == schedule_id]
 
     def pending(self) -> int:
         """Rows not yet written (buffered, or being written now)."""
@@ -242,15 +251,17 @@ class JournalWriter:
                 continue
             try:
                 await self.flush()
-                backoff = 0.0
             except Exception as exc:
-                backoff = min(max(backoff * 2, 0.5), 30.0)
-                log.warning(
-                    "writing %d journal rows to ClickHouse failed (%s); retrying in %.1fs",
-                    self.pending(),
-                    exc,
-                    backoff,
-                )
+                backoff = self.writing.failed(exc)
+                log.debug("%d journal rows wait; retry in %.1fs", self.pending(), backoff)
+            else:
+                backoff = 0.0
+                self.writing.recovered()
+                if self._dropped:
+                    log.error(
+                        "journal: %d rows were dropped while ClickHouse was away", self._dropped
+                    )
+                    self._dropped = 0
 
     def _until_due(self) -> float:
         if self._oldest is None:

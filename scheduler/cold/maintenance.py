@@ -4,8 +4,8 @@ For deployments without Temporal (where the `worker` role runs them as Temporal
 Schedules instead; `dev` runs the worker, and the two are never run together): the sync every
 SCHEDULES_CLICKHOUSE_SYNC_INTERVAL, first at start (each sync also resolves 'processing'
 rows an interrupted run left); recovery and cleanup every SCHEDULES_CLEANUP_INTERVAL
-(executors reap their own expired leases meanwhile). A failed run is logged and tried
-again next interval.
+(executors reap their own expired leases meanwhile). A failed run is tried again next
+interval; the log says once when a job starts failing and once when it works again.
 Run it in one process per deployment: the operations are safe to overlap, but
 overlapping runs only repeat work.
 """
@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from scheduler.cold.operations import ColdOperations
+from scheduler.hot.backoff import Outage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ class Maintenance:
         self.cleanup_interval = cleanup_interval
         self._stopping = asyncio.Event()
         self.runs = 0
+        # One warning when a job starts failing (ClickHouse or Redis away), one line when
+        # it works again; the intervals pace the retries.
+        self.outages = {
+            name: Outage(f"sync role: {name}", log) for name in ("sync", "recovery", "cleanup")
+        }
 
     def stop(self) -> None:
         self._stopping.set()
@@ -51,7 +57,8 @@ class Maintenance:
             result = await op()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s failed; trying again in %.0fs", name, self.sync_interval)
+        except Exception as exc:
+            self.outages[name].failed(exc)
         else:
+            self.outages[name].recovered()
             log.debug("%s: %s", name, result)

@@ -79,7 +79,7 @@ class Outage:
             self.outages += 1
             self._since = self._changed = now
             self.log.warning(
-                "%s failed (%s); retrying with backoff, logging again when it works",
+                "%s failed (%s); retrying, and logging again only once it works",
                 self.what,
                 describe(exc),
                 exc_info=not isinstance(exc, _UNREACHABLE),
