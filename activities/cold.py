@@ -21,7 +21,6 @@ from activities.heartbeat import heartbeating
 from scheduler import metrics
 from scheduler.cold.operations import ColdOperations
 from scheduler.cold.records import Status, micros
-from scheduler.cold.transfer import hot_copies
 from workflows.models import (
     CleanupInput,
     CleanupOutput,
@@ -134,7 +133,7 @@ class ColdActivities:
             )
         after = (micros(time.time() + HOT_CHECK_MARGIN_SECONDS), "")
         rows = await self.ops.cold.in_status(Status.TRANSFERRED, input.check_sample, after=after)
-        copies = await hot_copies(self.ops.hot, [s.event.schedule_id for s in rows])
+        copies = await self.ops.hot.events([s.event.schedule_id for s in rows])
         missing = sum(1 for s in rows if s.event.schedule_id not in copies)
         return HotCheckOutput(checked=len(rows), missing=missing)
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from scheduler.cold.journal import JournalWriter, hot_journal_rows
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, micros, row
 from scheduler.cold.store import ColdStore
-from scheduler.cold.transfer import hot_copies
 from scheduler.errors import BeyondHorizon, ServiceUnavailable
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
@@ -124,7 +123,7 @@ class Router:
         # Cold events are always checked: nothing else keeps a second row of one id out
         # of ClickHouse. Hot ones only on request (Redis itself refuses a second copy).
         known = await self._known_ids(hot_events if check_known_ids else [], cold_events)
-        in_redis = await hot_copies(self.hot, [ev.schedule_id for _, ev in cold_events])
+        in_redis = await self.hot.events([ev.schedule_id for _, ev in cold_events])
         for i, ev in hot_events + cold_events:
             if ev.schedule_id in known:
                 results[i] = Stored(self.tier_for(ev, now), False)
@@ -140,8 +139,8 @@ class Router:
                     taken.add(ev.schedule_id)
         to_redis = [(i, ev) for i, ev in hot_events if results[i] is None]
         added = await self.hot.schedule([ev for _, ev in to_redis])
-        in_redis = await hot_copies(
-            self.hot, [ev.schedule_id for (_, ev), a in zip(to_redis, added, strict=True) if not a]
+        in_redis = await self.hot.events(
+            [ev.schedule_id for (_, ev), a in zip(to_redis, added, strict=True) if not a]
         )
         journal: list[Event] = []
         for (i, ev), a in zip(to_redis, added, strict=True):

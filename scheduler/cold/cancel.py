@@ -16,7 +16,6 @@ import logging
 from scheduler.cold.journal import JournalWriter
 from scheduler.cold.records import Status, Tier, cancel_version, micros, row
 from scheduler.cold.store import ColdStore
-from scheduler.cold.transfer import hot_copies
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.store import CancelResult, HotStore
 
@@ -48,7 +47,7 @@ async def cancel_schedule(
     if cold_side:
         version = cancel_version()
         await cold.write([s.version_row(Status.CANCELLED, s.tier, version) for s in cold_side])
-    copy = (await hot_copies(hot, [schedule_id])).get(schedule_id)
+    copy = (await hot.events([schedule_id])).get(schedule_id)
     result = await hot.cancel(schedule_id)
     if result and copy is not None:
         hot_row = row(copy, Status.CANCELLED, Tier.HOT, cancel_version())

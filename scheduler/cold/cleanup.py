@@ -5,7 +5,7 @@
   run by ClickHouse itself, in bounded batches; no data passes through Python, no
   ALTER DELETE). FINAL hides them at once; merges reclaim the space. Months older than
   the retention with nothing left in them are dropped whole.
-- Redis entries of ids that are neither pending nor in flight (HotStore.remove_orphans).
+- Redis entries of ids that are neither pending nor in flight (HotStore.sweep_orphans).
 
 Execution results and hourly metrics expire by their tables' TTLs.
 """
@@ -19,10 +19,8 @@ from datetime import UTC, datetime
 from scheduler import metrics
 from scheduler.cold.records import FINISHED, TOMBSTONE_BAND, change_clock, micros
 from scheduler.cold.store import ColdStore
-from scheduler.cold.transfer import text
 from scheduler.hot.store import HotStore
 
-SCAN_COUNT = 1000
 _TOMBSTONES = """
 INSERT INTO event_schedules_log
     (schedule_id, scheduled_at, status, tier, created_at, updated_at, version, is_deleted)
@@ -76,7 +74,7 @@ async def cleanup(
         result.removed[status] = n
         metrics.CLEANED.labels(status).inc(n)
     result.partitions_dropped = await _drop_empty_months(cold, cutoff)
-    result.hot_orphans = await remove_hot_orphans(hot)
+    result.hot_orphans = await hot.sweep_orphans()
     metrics.CLEANED.labels("hot_orphan").inc(result.hot_orphans)
     result.seconds = time.perf_counter() - started
     return result
@@ -103,38 +101,3 @@ async def _drop_empty_months(cold: ColdStore, cutoff_us: int) -> list[str]:
             )
             dropped.append(str(partition))
     return dropped
-
-
-async def remove_hot_orphans(hot: HotStore) -> int:
-    """Scan the hot tier's hashes and priority sets in bounded steps; remove debris."""
-    k = hot.keys
-    sweep = hot.remove_orphans
-    removed = 0
-    async with hot.redis.pipeline(transaction=False) as pipe:
-        pipe.hlen(k.payloads)
-        pipe.zcard(k.scheduled)
-        pipe.zcard(k.held)
-        pipe.zcard(k.inflight)
-        payloads, scheduled, held, inflight = await pipe.execute()
-    pending = scheduled + held
-    hashes = [k.attempts, k.priorities, k.leases]
-    if payloads > pending + inflight:  # payloads are big: scan them only when some are extra
-        hashes.insert(0, k.payloads)
-    for name in hashes:
-        cursor = 0
-        while True:
-            cursor, found = await hot.redis.hscan(name, cursor, count=SCAN_COUNT)
-            removed += await sweep([text(f) for f in found])
-            if cursor == 0:
-                break
-    for raw_level in await hot.redis.zrange(k.levels, 0, -1):
-        level = text(raw_level)
-        cursor = 0
-        while True:
-            cursor, members = await hot.redis.zscan(
-                k.level_prefix + level, cursor, count=SCAN_COUNT
-            )
-            removed += await sweep([text(m) for m, _ in members], level)
-            if cursor == 0:
-                break
-    return removed

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from scheduler import metrics
 from scheduler.cold.records import Status, Tier, change_version, micros
 from scheduler.cold.store import START, ColdStore
-from scheduler.cold.transfer import Moved, hot_copies, move_to_hot
+from scheduler.cold.transfer import Moved, move_to_hot
 from scheduler.hot.store import HotStore
 
 
@@ -68,7 +68,7 @@ async def resolve_processing(
         if not batch:
             return result
         after = batch[-1].key
-        copies = await hot_copies(hot, [s.event.schedule_id for s in batch])
+        copies = await hot.events([s.event.schedule_id for s in batch])
         in_redis = []
         move = []
         real_now = micros(time.time())

@@ -19,20 +19,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import cast
 
 from scheduler import metrics
 from scheduler.cold.records import Schedule, Status, Tier, change_version, micros, row
 from scheduler.cold.recovery import resolve_processing
 from scheduler.cold.store import START, ColdStore
-from scheduler.cold.transfer import (
-    Moved,
-    cancel_in_hot,
-    claim,
-    hot_copies,
-    move_to_hot,
-    text,
-)
+from scheduler.cold.transfer import Moved, cancel_in_hot, claim, move_to_hot
 from scheduler.hot.store import HotStore
 from scheduler.settings import Settings
 
@@ -173,17 +165,14 @@ async def demote(
     An event whose Redis time is a retry's backoff, not its own scheduled time, stays.
     """
     horizon_us = micros(now + horizon_seconds)
-    low = f"({now + horizon_seconds!r}"
+    after = now + horizon_seconds
     total = 0
     while True:
-        raw = await hot.redis.zrangebyscore(
-            hot.keys.scheduled, low, "+inf", 0, batch_size, withscores=True
-        )
-        if not raw:
+        pairs = await hot.pending_after(after, batch_size)
+        if not pairs:
             return total
-        pairs = cast(list[tuple[bytes, float]], raw)
-        ids = [text(member) for member, _ in pairs]
-        copies = await hot_copies(hot, ids)
+        ids = [sid for sid, _ in pairs]
+        copies = await hot.events(ids)
         to_cold = [
             ev
             for sid in ids
@@ -198,6 +187,6 @@ async def demote(
             total += len(to_cold)
             metrics.SYNC_DEMOTED.inc(len(to_cold))
         else:  # a whole batch of retries: look further along
-            low = f"({pairs[-1][1]!r}"
-        if len(raw) < batch_size:
+            after = pairs[-1][1]
+        if len(pairs) < batch_size:
             return total

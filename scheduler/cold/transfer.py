@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler import codec
 from scheduler.cold.records import (
     Schedule,
     Status,
@@ -30,26 +29,8 @@ from scheduler.cold.records import (
 )
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
-from scheduler.models import Event
 
 CANCEL_CONCURRENCY = 64
-
-
-def text(value: object) -> str:
-    """A Redis reply (bytes: the hot tier's client does not decode) as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-async def hot_copies(hot: HotStore, ids: Sequence[str]) -> dict[str, Event]:
-    """The events Redis holds (pending or in flight) under these ids."""
-    if not ids:
-        return {}
-    payloads = await hot.redis.hmget(hot.keys.payloads, list(ids))
-    return {
-        sid: codec.decode(sid, p)
-        for sid, p in zip(ids, payloads, strict=True)
-        if isinstance(p, bytes)  # the hot tier's client never decodes replies
-    }
 
 
 async def cancel_in_hot(hot: HotStore, ids: Sequence[str]) -> int:
@@ -108,8 +89,8 @@ async def move_to_hot(
         return moved
     version = change_version()
     added = await hot.schedule([s.event for s in batch])
-    others = await hot_copies(
-        hot, [s.event.schedule_id for s, a in zip(batch, added, strict=True) if not a]
+    others = await hot.events(
+        [s.event.schedule_id for s, a in zip(batch, added, strict=True) if not a]
     )
     mine: list[Schedule] = []
     duplicates: list[Schedule] = []

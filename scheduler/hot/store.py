@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 from redis.asyncio import Redis
@@ -28,6 +28,7 @@ RELEASE_CHUNK = 1000
 REAP_LIMIT = 1000
 CLAIM_MAX = 5000
 MAX_SKIP = 1000
+SCAN_COUNT = 1000  # entries per HSCAN/ZSCAN step of the orphan sweep
 
 
 class CancelResult(enum.StrEnum):
@@ -60,6 +61,11 @@ class Release:
     schedule_id: str
     at: float  # new scheduled time (Unix s)
     count_attempt: bool
+
+
+def _text(value: object) -> str:
+    """A Redis reply (bytes: the hot tier's client does not decode) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _script(redis: Redis, name: str) -> AsyncScript:
@@ -222,6 +228,41 @@ class HotStore:
             await self._orphans(keys=k.script_keys, args=[k.level_prefix, level, *schedule_ids])
         )
 
+    async def sweep_orphans(self) -> int:
+        """Find debris (entries of ids neither pending nor in flight) by scanning the hot
+        tier's hashes and priority sets in bounded steps, and remove it; returns ids
+        cleaned."""
+        k = self.keys
+        removed = 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hlen(k.payloads)
+            pipe.zcard(k.scheduled)
+            pipe.zcard(k.held)
+            pipe.zcard(k.inflight)
+            payloads, scheduled, held, inflight = await pipe.execute()
+        pending = scheduled + held
+        hashes = [k.attempts, k.priorities, k.leases]
+        if payloads > pending + inflight:  # payloads are big: scan them only when some are extra
+            hashes.insert(0, k.payloads)
+        for name in hashes:
+            cursor = 0
+            while True:
+                cursor, found = await self.redis.hscan(name, cursor, count=SCAN_COUNT)
+                removed += await self.remove_orphans([_text(f) for f in found])
+                if cursor == 0:
+                    break
+        for raw_level in await self.redis.zrange(k.levels, 0, -1):
+            level = _text(raw_level)
+            cursor = 0
+            while True:
+                cursor, members = await self.redis.zscan(
+                    k.level_prefix + level, cursor, count=SCAN_COUNT
+                )
+                removed += await self.remove_orphans([_text(m) for m, _ in members], level)
+                if cursor == 0:
+                    break
+        return removed
+
     async def unhold(self, limit: int = RELEASE_CHUNK, *, only_when_unpaused: bool = False) -> int:
         """Put up to `limit` events a pause held aside back into `scheduled`; returns how
         many. `only_when_unpaused`: do nothing while any pause is active."""
@@ -233,6 +274,15 @@ class HotStore:
         """Scheduled time of the earliest pending event, or None when there is none."""
         head = await self.redis.zrange(self.keys.scheduled, 0, 0, withscores=True)
         return float(head[0][1]) if head else None
+
+    async def pending_after(self, after: float, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` pending events (neither held nor in flight) whose time in Redis
+        is later than `after` (Unix s), earliest first: (schedule_id, that time)."""
+        raw = await self.redis.zrangebyscore(
+            self.keys.scheduled, f"({after!r}", "+inf", 0, limit, withscores=True
+        )
+        pairs = cast(list[tuple[bytes, float]], raw)
+        return [(_text(member), float(score)) for member, score in pairs]
 
     async def counts(self) -> dict[str, int]:
         k = self.keys
@@ -257,3 +307,15 @@ class HotStore:
             return None
         state = "in_flight" if lease is not None else "held" if held is not None else "pending"
         return state, codec.decode(schedule_id, payload)
+
+    async def events(self, schedule_ids: Sequence[str]) -> dict[str, Event]:
+        """The events Redis holds (pending or in flight) under these ids."""
+        if not schedule_ids:
+            return {}
+        ids = list(schedule_ids)
+        payloads = await self.redis.hmget(self.keys.payloads, ids)
+        return {
+            sid: codec.decode(sid, p)
+            for sid, p in zip(ids, payloads, strict=True)
+            if isinstance(p, bytes)  # the hot tier's client never decodes replies
+        }
