@@ -4,6 +4,7 @@ that name the setting to change. Real processes on the session's Redis and broke
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import eventually
 
-from scheduler.cli import expand_roles
+from scheduler.cli import QuietRepeats, expand_roles
 from scheduler.errors import ConfigError
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics, make_producer
@@ -121,3 +122,37 @@ def test_all_means_the_in_process_roles_that_apply(settings: Settings) -> None:
     assert expand_roles(["all", "worker"], cold) == ("executor", "consumer", "worker")
     assert expand_roles(["api", "all", "executor"], settings) == ("api", "executor", "consumer")
     assert expand_roles(["sync"], settings) == ("sync",)  # refused later, by name
+
+
+def test_a_client_library_repeating_itself_is_logged_once_a_minute() -> None:
+    now = [0.0]
+    quiet = QuietRepeats(every=60.0, clock=lambda: now[0])
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(f"{record.name}: {record.getMessage()}")
+
+    handler = Keep()
+    handler.addFilter(quiet)
+    library, ours = logging.getLogger("aiokafka.test-quiet"), logging.getLogger("scheduler.q")
+    for logger in (library, ours):
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        for attempt in range(50):  # a broker down: one error per reconnect attempt
+            library.error("Unable connect to node with id %s: attempt %d", 1, attempt)
+            ours.warning("ours, always %d", attempt)
+        now[0] = 61.0
+        library.error("Unable connect to node with id %s: attempt %d", 1, 50)
+    finally:
+        for logger in (library, ours):
+            logger.removeHandler(handler)
+            logger.propagate = True
+    theirs = [r for r in records if r.startswith("aiokafka")]
+    assert theirs == [
+        "aiokafka.test-quiet: Unable connect to node with id 1: attempt 0",
+        "aiokafka.test-quiet: Unable connect to node with id 1: attempt 50 "
+        "[49 more like this held back]",
+    ]
+    assert len(records) - len(theirs) == 50  # our own messages are never held back
