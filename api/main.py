@@ -61,4 +61,24 @@ def create_app(
     # paths have two segments, so /api/v1/schedules/{schedule_id} never takes them.
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    _document_limits(app, settings)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """/openapi.json states the limits this deployment's settings set where JSON Schema can
+    say them: the most headers an event may carry, the most events in a batch."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema["components"]["schemas"]
+        components["ScheduleRequest"]["properties"]["headers"]["maxProperties"] = (
+            settings.max_headers
+        )
+        components["BatchRequest"]["properties"]["events"]["maxItems"] = settings.api_max_batch
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -31,6 +31,9 @@ from scheduler.errors import InvalidEvent
 # Used with fullmatch: `$` would also match before a final newline.
 TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
 SCHEDULE_ID_RE = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+# The same rules as JSON Schema patterns (ECMA-262: `$` is the end of the string only).
+TOPIC_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,249}$"
+SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 INT32 = 2**31 - 1
 # Header names the executor sets on every published event; callers may not set them.
 RESERVED_HEADERS = frozenset(
@@ -74,10 +77,30 @@ class Limits:
     default_max_delay_seconds: int = 86400
 
 
+def _request_json_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema of ScheduleRequest (and so /openapi.json) says what the validators
+    below enforce where JSON Schema can say it: exactly one of scheduled_at or
+    delay_seconds, the topic and schedule_id patterns, the reserved header names.
+    Schema generation only; validation is the validators' (ECMA-262 patterns: `$` is the
+    end of the string, as `fullmatch` is)."""
+    props = schema["properties"]
+    props["topic"].update(pattern=TOPIC_PATTERN, minLength=1, maxLength=249)
+    for branch in props["schedule_id"]["anyOf"]:
+        if branch.get("type") == "string":
+            branch.update(pattern=SCHEDULE_ID_PATTERN, minLength=1, maxLength=128)
+    props["headers"]["propertyNames"] = {"not": {"enum": sorted(RESERVED_HEADERS)}}
+    schema["oneOf"] = [
+        {"required": ["scheduled_at"], "properties": {"scheduled_at": {"type": "string"}}},
+        {"required": ["delay_seconds"], "properties": {"delay_seconds": {"type": "number"}}},
+    ]
+
+
 class ScheduleRequest(BaseModel):
     """An event to publish later: the design doc's fields, as callers send them."""
 
-    model_config = ConfigDict(extra="forbid", str_max_length=None)
+    model_config = ConfigDict(
+        extra="forbid", str_max_length=None, json_schema_extra=_request_json_schema
+    )
 
     topic: str = Field(description="Kafka topic to publish to.", examples=["user.notifications"])
     body: str | dict[str, Any] | list[Any] = Field(
