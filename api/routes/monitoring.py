@@ -13,14 +13,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.deps import Authorized, ServiceDep, SettingsDep, TemporalDep
-from api.errors import Problem, error_responses
+from api.errors import Problem, ValidationProblem, error_responses
 from scheduler.cold.analytics import ExecutionSummary, PerformanceMetrics, ScheduleAnalyticsService
 from scheduler.errors import ConfigError, InvalidEvent
 from scheduler.hot.pause import MAX_REASON, PauseState, Scope
-from scheduler.models import INT32
+from scheduler.models import INT32, TOPIC_PATTERN
 from scheduler.service import SchedulerService
 from workflows.client import run_job
 
@@ -387,27 +387,63 @@ async def analytics_summary(
 
 
 def _in_range(d: datetime, name: str) -> datetime:
-    """UTC, and within what ClickHouse's DateTime64 can hold."""
-    try:
-        d = d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
-    except OverflowError:
-        raise InvalidEvent("out of range", field=name) from None
+    """UTC, and within what ClickHouse's DateTime64 can hold: the year as written (what
+    IN_RANGE says) 1971-2200; in UTC that is at most a day beyond."""
     if not 1971 <= d.year <= 2200:
         raise InvalidEvent("must be between 1971 and 2200", field=name)
-    return d
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
 
 
-@router.get("/analytics/performance", responses={**NO_COLD_TIER, **error_responses(503)})
+# An RFC 3339 date-time (JSON Schema's `date-time`) in the years 1971-2200, without the leap
+# second Python cannot read: what `_in_range` takes, as an ECMA-262 pattern.
+IN_RANGE = (
+    r"^(197[1-9]|19[89][0-9]|2[01][0-9]{2}|2200)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
+
+@router.get(
+    "/analytics/performance",
+    responses={
+        422: {
+            "model": ValidationProblem,
+            "description": "Bad input: a parameter against its schema, or `start` not before "
+            "`end` (with the defaults filled in: a rule JSON Schema cannot state). `field` names "
+            "the failing parameter.",
+            "content": {
+                "application/json": {
+                    "example": {"detail": "start must be before end", "field": "start"}
+                }
+            },
+        },
+        **NO_COLD_TIER,
+        **error_responses(503),
+    },
+)
 async def analytics_performance(
     service: ServiceDep,
     hours: int = Query(24, ge=1, le=24 * 366),
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Annotated[
+        datetime | None,
+        Query(
+            description="Default: `hours` before `end`. Must be before `end`.",
+            json_schema_extra={"pattern": IN_RANGE},
+        ),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(
+            description="Default: now. Must be after `start`.",
+            json_schema_extra={"pattern": IN_RANGE},
+        ),
+    ] = None,
     entity_type: str | None = None,
     action: str | None = None,
     topic: str | None = None,
 ) -> PerformanceMetrics:
-    """Hourly figures from `start` (default: `hours` before `end`) to `end` (default now)."""
+    """Hourly figures from `start` (default: `hours` before `end`) to `end` (default now),
+    in the years 1971-2200. 422 unless `start` is before `end`."""
     end_at = _in_range(end or datetime.now(UTC), "end")
     start_at = _in_range(start or end_at - timedelta(hours=hours), "start")
     if start_at >= end_at:
@@ -420,10 +456,33 @@ async def analytics_performance(
 # --- pause / resume (the runbook's load shedding) ----------------------------------------
 
 
+def _exactly_one(*scopes: tuple[str, dict[str, Any]]) -> Callable[[dict[str, Any]], None]:
+    """JSON Schema for "exactly one scope" (the `_one_scope` validators): a `oneOf` of one
+    branch per scope, each requiring its field with a value that selects it (`true`, or
+    not null); and the topic's pattern."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        schema["oneOf"] = [
+            {"required": [name], "properties": {name: selects}} for name, selects in scopes
+        ]
+        for branch in schema["properties"]["topic"]["anyOf"]:
+            if branch.get("type") == "string":
+                branch.update(pattern=TOPIC_PATTERN, minLength=1, maxLength=249)
+
+    return extra
+
+
 class PauseRequest(BaseModel):
     """Exactly one of `all`, `topic`, `priority_below`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_exactly_one(
+            ("all", {"const": True}),
+            ("topic", {"type": "string"}),
+            ("priority_below", {"type": "integer"}),
+        ),
+    )
     all: bool = Field(False, strict=True, description="Stop firing everything.")
     topic: str | None = Field(None, description="Stop firing events for this Kafka topic.")
     priority_below: int | None = Field(
@@ -436,6 +495,13 @@ class PauseRequest(BaseModel):
     )
     reason: str | None = Field(None, max_length=MAX_REASON, description="Shown in stats.")
 
+    @field_validator("priority_below", mode="before")
+    @classmethod
+    def _integral(cls, v: Any) -> Any:
+        """5.0 is an integer to JSON Schema (and JSON): accept it. Strict otherwise, so
+        `true` or "5" is refused."""
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
     @model_validator(mode="after")
     def _one_scope(self) -> PauseRequest:
         given = [self.all, self.topic is not None, self.priority_below is not None]
@@ -447,7 +513,12 @@ class PauseRequest(BaseModel):
 class ResumeRequest(BaseModel):
     """Exactly one of `all`, `topic`, `priority`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_exactly_one(
+            ("all", {"const": True}), ("topic", {"type": "string"}), ("priority", {"const": True})
+        ),
+    )
     all: bool = Field(False, strict=True, description="End every pause (all, topics, priority).")
     topic: str | None = Field(None, description="End this topic's pause.")
     priority: bool = Field(False, strict=True, description="End the priority threshold pause.")

@@ -76,6 +76,14 @@ async def test_priority_threshold_and_resume_all(api: httpx.AsyncClient) -> None
     }
 
 
+async def test_priority_below_may_be_written_with_a_zero_fraction(api: httpx.AsyncClient) -> None:
+    """5.0 is an integer to JSON Schema (schemathesis sends such): accepted as 5."""
+    r = await api.post(f"{MON}/pause", json={"priority_below": 5.0})
+    assert r.status_code == 200, r.text
+    assert r.json()["priority_below"] == 5
+    assert (await api.post(f"{MON}/resume", json={"all": True})).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
@@ -92,6 +100,7 @@ async def test_priority_threshold_and_resume_all(api: httpx.AsyncClient) -> None
         ("resume", {"topic": "../x"}, "topic"),
         ("resume", {"priority": 0}, "priority"),
         ("pause", {"priority_below": False}, "priority_below"),
+        ("pause", {"priority_below": 1.5}, "priority_below"),
     ],
 )
 async def test_bad_pause_requests_name_the_problem(
