@@ -153,7 +153,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {
         "model": ValidationProblem,
-        "description": "Not a valid event: `field` names the first failing field.",
+        "description": "Not a valid event: `field` names the first failing field. Also for "
+        "what the schema cannot state: a body larger than SCHEDULES_MAX_BODY_BYTES as "
+        "published, or with integers beyond 64 bits or nested deeper than 254 levels; headers "
+        "over SCHEDULES_MAX_HEADER_BYTES in total; a scheduled time (now + delay_seconds) "
+        "after 9999-12-31; beyond SCHEDULES_IMMEDIATE_HORIZON_SECONDS without the cold tier.",
         "content": {
             "application/json": {
                 "example": {
@@ -169,6 +173,23 @@ INVALID: dict[int | str, dict[str, Any]] = {
             }
         },
     }
+}
+
+
+# OpenAPI links: what to do next with the schedule_id a POST answers (schemathesis's
+# stateful phase follows them).
+_BY_ID = {"parameters": {"schedule_id": "$response.body#/schedule_id"}}
+LINKS = {
+    "GetSchedule": {
+        "operationId": "get_schedule_api_v1_schedules__schedule_id__get",
+        "description": "Its status.",
+        **_BY_ID,
+    },
+    "CancelSchedule": {
+        "operationId": "cancel_schedule_api_v1_schedules__schedule_id__delete",
+        "description": "Cancel it.",
+        **_BY_ID,
+    },
 }
 
 
@@ -201,11 +222,12 @@ async def _answer(service: SchedulerService, ev: Event, stored: Stored) -> Sched
     status_code=status.HTTP_201_CREATED,
     dependencies=[Authorized],
     responses={
-        201: {"description": "Scheduled.", **_json(SCHEDULED_EXAMPLE)},
+        201: {"description": "Scheduled.", **_json(SCHEDULED_EXAMPLE), "links": LINKS},
         200: {
             "model": Scheduled,
             "description": "Already scheduled under this schedule_id; nothing was added.",
             **_json(SCHEDULED_EXAMPLE | {"created": False}),
+            "links": LINKS,
         },
         **INVALID,
         **error_responses(401, 413, 503),
@@ -311,7 +333,10 @@ async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleInfo:
     "/{schedule_id}",
     dependencies=[Authorized],
     responses={
-        200: _json({"schedule_id": "reminder-123", "cancelled": "pending"}),
+        200: {
+            **_json({"schedule_id": "reminder-123", "cancelled": "pending"}),
+            "links": {"GetSchedule": LINKS["GetSchedule"]},
+        },
         **NOT_FOUND,
         409: {
             "model": Problem,
