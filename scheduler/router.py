@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.cold.journal import JournalWriter, hot_journal_rows
-from scheduler.cold.records import FIRST_VERSION, Status, Tier, micros, row
+from scheduler.cold.journal import JournalWriter
+from scheduler.cold.records import Status, Tier, micros
 from scheduler.cold.store import ColdStore
 from scheduler.errors import BeyondHorizon, ServiceUnavailable
 from scheduler.hot.store import HotStore
@@ -150,16 +150,11 @@ class Router:
             same = in_redis.get(ev.schedule_id)
             if a or (same is not None and micros(same.scheduled_at) == micros(ev.scheduled_at)):
                 journal.append(ev)
-        rows = [
-            row(ev, Status.PENDING, Tier.COLD, FIRST_VERSION, updated_us=micros(ev.created_at))
-            for ev in cold_new
-        ]
         if wait_for_journal or self.journal is None:
-            rows += hot_journal_rows(journal)
+            await self.cold.write_new(cold_new, journal)
         else:
             self.journal.add_hot(journal)
-        if rows:
-            await self.cold.write(rows)
+            await self.cold.write_new(cold_new)
         return [r for r in results if r is not None]
 
     async def _known_ids(

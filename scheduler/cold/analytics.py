@@ -1,4 +1,4 @@
-"""ScheduleAnalyticsService (design doc): execution summaries and hourly performance.
+"""ScheduleAnalyticsService: execution summaries and hourly performance.
 
 - `get_summary(hours)` reads `schedule_execution_results` (exact, one row per delivery
   attempt outcome) for the last N hours: what the runbook's summary endpoint shows.
@@ -16,42 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.cold.clickhouse import ClickHouse
-
-_FIGURES = """
-    {total} AS total,
-    {ok} AS successful,
-    {err} AS failed,
-    {tmo} AS timeouts,
-    {skp} AS skipped,
-    {avg_delay} AS avg_delay_seconds,
-    {quantiles} AS q,
-    {avg_ms} AS avg_processing_time_ms
-"""
-_RAW = _FIGURES.format(
-    total="count()",
-    ok="countIf(status = 'success')",
-    err="countIf(status = 'error')",
-    tmo="countIf(status = 'timeout')",
-    skp="countIf(status = 'skipped')",
-    avg_delay="avg(delay_seconds)",
-    quantiles="quantiles(0.5, 0.95, 0.99)(delay_seconds)",
-    avg_ms="avg(processing_time_ms)",
-)
-_MERGED = _FIGURES.format(
-    total="countMerge(total_executions)",
-    ok="countIfMerge(successful_executions)",
-    err="countIfMerge(failed_executions)",
-    tmo="countIfMerge(timeout_executions)",
-    skp="countIfMerge(skipped_executions)",
-    avg_delay="avgMerge(avg_delay_seconds)",
-    quantiles="quantilesMerge(0.5, 0.95, 0.99)(delay_seconds_quantiles)",
-    avg_ms="avgMerge(avg_processing_time_ms)",
-)
-_FILTERS = """
-    ({entity_type:Nullable(String)} IS NULL OR entity_type = {entity_type:Nullable(String)})
-    AND ({action:Nullable(String)} IS NULL OR action = {action:Nullable(String)})
-    AND ({topic:Nullable(String)} IS NULL OR topic = {topic:Nullable(String)})
-"""
+from scheduler.cold.store import ColdStore
 
 
 def _num(x: Any) -> float | None:
@@ -127,28 +92,15 @@ class PerformanceMetrics:
 
 class ScheduleAnalyticsService:
     def __init__(self, ch: ClickHouse) -> None:
-        self.ch = ch
+        self.cold = ColdStore(ch)
 
     async def get_summary(self, hours: int = 24, *, top_failures: int = 10) -> ExecutionSummary:
         """Outcomes of the last `hours` hours, and the entity types/actions failing most."""
-        params = {"hours": hours, "top": top_failures}
-        window = "executed_at >= now64(6) - toIntervalHour({hours:UInt32})"
-        rows = await self.ch.query(
-            f"SELECT {_RAW}, now64(6) - toIntervalHour({{hours:UInt32}}) AS since"
-            f" FROM schedule_execution_results WHERE {window}",
-            params,
-        )
-        failures = await self.ch.query(
-            "SELECT entity_type, action, count() AS n, argMax(error_message, executed_at) AS last"
-            f" FROM schedule_execution_results WHERE {window} AND status IN ('error', 'timeout')"
-            " GROUP BY entity_type, action ORDER BY n DESC, entity_type, action"
-            " LIMIT {top:UInt32}",
-            params,
-        )
+        figures, failures = await self.cold.summary(hours, top_failures)
         return ExecutionSummary(
             hours=hours,
-            since=rows[0]["since"].replace(tzinfo=UTC),
-            figures=Figures.from_row(rows[0]),
+            since=figures["since"].replace(tzinfo=UTC),
+            figures=Figures.from_row(figures),
             failures=[
                 FailureGroup(r["entity_type"], r["action"], int(r["n"]), r["last"])
                 for r in failures
@@ -168,27 +120,12 @@ class ScheduleAnalyticsService:
         action and/or topic."""
         start = _utc(start_date).replace(minute=0, second=0, microsecond=0)
         end = _utc(end_date)
-        params = {
-            "start": start.replace(tzinfo=None),
-            "end": end.replace(tzinfo=None),
-            "entity_type": entity_type,
-            "action": action,
-            "topic": topic,
-        }
-        where = (
-            "date BETWEEN toDate({start:DateTime64(6,'UTC')}) AND toDate({end:DateTime64(6,'UTC')})"
-            " AND toDateTime(date, 'UTC') + toIntervalHour(hour) >= {start:DateTime64(6,'UTC')}"
-            " AND toDateTime(date, 'UTC') + toIntervalHour(hour) < {end:DateTime64(6,'UTC')}"
-            f" AND {_FILTERS}"
-        )
-        hourly = await self.ch.query(
-            f"SELECT toDateTime(date, 'UTC') + toIntervalHour(hour) AS hour_start, {_MERGED}"
-            f" FROM schedule_performance_metrics WHERE {where}"
-            " GROUP BY hour_start ORDER BY hour_start",
-            params,
-        )
-        totals = await self.ch.query(
-            f"SELECT {_MERGED} FROM schedule_performance_metrics WHERE {where}", params
+        hourly, totals = await self.cold.performance(
+            start.replace(tzinfo=None),
+            end.replace(tzinfo=None),
+            entity_type=entity_type,
+            action=action,
+            topic=topic,
         )
         return PerformanceMetrics(
             start=start,
@@ -196,7 +133,7 @@ class ScheduleAnalyticsService:
             entity_type=entity_type,
             action=action,
             topic=topic,
-            totals=Figures.from_row(totals[0]),
+            totals=Figures.from_row(totals),
             hourly=[
                 HourlyFigures(r["hour_start"].replace(tzinfo=UTC), Figures.from_row(r))
                 for r in hourly

@@ -14,21 +14,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from scheduler import metrics
-from scheduler.cold.records import FINISHED, TOMBSTONE_BAND, change_clock, micros
+from scheduler.cold.records import FINISHED, micros, tombstone_version
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
-
-_TOMBSTONES = """
-INSERT INTO event_schedules_log
-    (schedule_id, scheduled_at, status, tier, created_at, updated_at, version, is_deleted)
-SELECT schedule_id, scheduled_at, status, tier, created_at, now64(6), {version:UInt64}, 1
-FROM event_schedules
-WHERE status = {status:String} AND updated_at < fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC')
-LIMIT {limit:UInt64}
-"""
 
 
 @dataclass(slots=True)
@@ -55,49 +45,14 @@ async def cleanup(
     now = time.time() if now is None else now
     cutoff = micros(now - retention_days * 86400)
     result = CleanupResult()
-    counts = await cold.ch.query_rows(
-        "SELECT status, count() FROM event_schedules WHERE status IN {finished:Array(String)}"
-        " AND updated_at < fromUnixTimestamp64Micro({cutoff:Int64}, 'UTC') GROUP BY status",
-        {"finished": sorted(FINISHED), "cutoff": cutoff},
-    )
-    for status, n in counts.rows:
+    counts = await cold.count_changed_before(sorted(FINISHED), cutoff)
+    for status, n in counts.items():
         for _ in range(0, n, batch_size):
-            await cold.ch.command(
-                _TOMBSTONES,
-                {
-                    "version": TOMBSTONE_BAND + change_clock(),
-                    "status": status,
-                    "cutoff": cutoff,
-                    "limit": batch_size,
-                },
-            )
+            await cold.tombstone_changed_before(status, cutoff, batch_size, tombstone_version())
         result.removed[status] = n
         metrics.CLEANED.labels(status).inc(n)
-    result.partitions_dropped = await _drop_empty_months(cold, cutoff)
+    result.partitions_dropped = await cold.drop_empty_months(cutoff)
     result.hot_orphans = await hot.sweep_orphans()
     metrics.CLEANED.labels("hot_orphan").inc(result.hot_orphans)
     result.seconds = time.perf_counter() - started
     return result
-
-
-async def _drop_empty_months(cold: ColdStore, cutoff_us: int) -> list[str]:
-    """Drop monthly partitions that end before the cutoff and hold no visible schedule."""
-    cutoff = datetime.fromtimestamp(cutoff_us / 1_000_000, UTC)
-    before = cutoff.year * 100 + cutoff.month  # months before the cutoff's month
-    parts = await cold.ch.query_rows(
-        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase()"
-        " AND table = 'event_schedules_log' AND active AND toUInt32(partition) < {before:UInt32}",
-        {"before": before},
-    )
-    dropped = []
-    for (partition,) in parts.rows:
-        left = await cold.ch.query_rows(
-            "SELECT count() FROM event_schedules WHERE toYYYYMM(scheduled_at) = {p:UInt32}",
-            {"p": int(partition)},
-        )
-        if left.rows[0][0] == 0:
-            await cold.ch.command(
-                f"ALTER TABLE event_schedules_log DROP PARTITION {int(partition)}"
-            )
-            dropped.append(str(partition))
-    return dropped

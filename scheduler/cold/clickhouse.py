@@ -30,6 +30,7 @@ from clickhouse_connect.driver.exceptions import Error as DriverError
 from clickhouse_connect.driver.exceptions import OperationalError
 from clickhouse_connect.driver.summary import QuerySummary
 
+from scheduler.cold.queries import QUERIES
 from scheduler.errors import ClickHouseQueryError, ServiceUnavailable, StartupError
 from scheduler.settings import Settings
 
@@ -106,6 +107,10 @@ class ClickHouse:
         if rows:
             await self._call(lambda c: c.insert(table, rows, column_names=list(column_names)))
 
+    async def ping(self) -> None:
+        """A round trip to ClickHouse: raises if it cannot answer a query."""
+        await self.query(QUERIES["ping"])
+
     async def close(self) -> None:
         """Close every client. Calls already running finish first; later ones fail."""
         if not self._closed:
@@ -157,8 +162,7 @@ class ClickHouse:
             client = self._new_client(None)
             try:
                 exists = client.query(
-                    "SELECT 1 FROM system.databases WHERE name = {db:String}",
-                    parameters={"db": self.database},
+                    QUERIES["database_exists"], parameters={"db": self.database}
                 ).result_rows
                 if not exists:  # checked first: the user may lack CREATE on a server
                     client.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(self.database)}")
@@ -234,7 +238,7 @@ async def connect_clickhouse(
     try:
         if create_database:
             await ch.ensure_database()
-        await ch.query("SELECT 1")  # fail here, clearly, rather than on first use
+        await ch.ping()  # fail here, clearly, rather than on first use
     except BaseException:
         await ch.close()
         raise

@@ -36,10 +36,10 @@ from typing import Any
 
 from scheduler import metrics
 from scheduler.cold.records import (
-    FIRST_VERSION,
     Status,
     Tier,
     change_version,
+    first_rows,
     micros,
     outcome_version,
     row,
@@ -69,10 +69,7 @@ def result_status(o: Outcome) -> str:
 
 def hot_journal_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:
     """First versions of events stored straight into Redis."""
-    return [
-        row(ev, Status.TRANSFERRED, Tier.HOT, FIRST_VERSION, updated_us=micros(ev.created_at))
-        for ev in events
-    ]
+    return first_rows(events, Status.TRANSFERRED, Tier.HOT)
 
 
 def outcome_rows(

@@ -24,7 +24,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,13 +70,6 @@ COLUMNS = (
     "processing_started_at", "created_at", "updated_at", "version",
 )  # fmt: skip
 
-# What readers select from the `event_schedules` view, in Schedule.from_row's order.
-SELECT = (
-    "schedule_id, topic, entity_type, action, body, correlation_id, headers,"
-    " toUnixTimestamp64Micro(scheduled_at), max_delay_seconds, priority, status, tier,"
-    " attempts, error, toUnixTimestamp64Micro(processing_started_at),"
-    " toUnixTimestamp64Micro(created_at), toUnixTimestamp64Micro(updated_at), version"
-)
 BYTES = {"body": "bytes"}  # bodies are arbitrary bytes, not text
 
 
@@ -156,6 +149,11 @@ def row(
         time.time_ns() // 1000 if updated_us is None else updated_us,
         version,
     )
+
+
+def first_rows(events: Iterable[Event], status: Status, tier: Tier) -> list[tuple[Any, ...]]:
+    """First versions of newly stored events (FIRST_VERSION, updated_at = created_at)."""
+    return [row(ev, status, tier, FIRST_VERSION, updated_us=micros(ev.created_at)) for ev in events]
 
 
 def _headers(text: str) -> dict[str, str]:

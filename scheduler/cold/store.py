@@ -1,67 +1,44 @@
-"""The cold tier's reads and writes: every query the product runs on `event_schedules`.
+"""The cold tier's reads and writes: every query the product runs on ClickHouse.
 
-Writes are batched inserts of full-row versions (scheduler.cold.records), never ALTER
-UPDATE. Reads go through the `event_schedules` view (FINAL), so each schedule is seen
-once, in its current version; the ones that can be bounded by the sorting key
-(scheduled_at, schedule_id) are, so they read a window of the table, not all of it.
+The queries themselves are in queries.sql, by name (scheduler.cold.queries.QUERIES);
+ColdStore is what sends them. Writes are batched inserts of full-row versions
+(scheduler.cold.records), never ALTER UPDATE. Reads go through the `event_schedules` view
+(FINAL), so each schedule is seen once, in its current version; the ones that can be
+bounded by the sorting key (scheduled_at, schedule_id) are, so they read a window of the
+table, not all of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.cold.clickhouse import ClickHouse
+from scheduler.cold.queries import QUERIES
 from scheduler.cold.records import (
     BYTES,
     COLUMNS,
     LOG_TABLE,
     RESULTS_TABLE,
-    SELECT,
     Schedule,
     Status,
+    Tier,
+    first_rows,
 )
+from scheduler.models import Event
 
 RESULT_COLUMNS = (
     "execution_id", "schedule_id", "correlation_id", "topic", "entity_type", "action",
     "scheduled_at", "executed_at", "delay_seconds", "status", "error_message", "retry_count",
     "processing_time_ms", "node_id",
 )  # fmt: skip
-_KEY_AFTER = (
-    "(scheduled_at > fromUnixTimestamp64Micro({after_us:Int64}, 'UTC')"
-    " OR (scheduled_at = fromUnixTimestamp64Micro({after_us:Int64}, 'UTC')"
-    " AND schedule_id > {after_id:String}))"
-)
 START = (-(2**62), "")  # a key before every real one
-# A new version of every current row matched by {where}, made by ClickHouse itself (no
-# data through Python: ~5x faster than sending the rows back for a sync batch).
-_RESTAMP = """
-INSERT INTO event_schedules_log
-    (schedule_id, topic, entity_type, action, body, correlation_id, headers, scheduled_at,
-     max_delay_seconds, priority, status, tier, attempts, error, processing_started_at,
-     created_at, updated_at, version)
-SELECT schedule_id, topic, entity_type, action, body, correlation_id, headers, scheduled_at,
-    max_delay_seconds, priority, {{status:String}}, {{tier:String}}, attempts, NULL,
-    {started}, created_at, now64(6), {{version:UInt64}}
-FROM event_schedules
-WHERE {where}
-    AND scheduled_at BETWEEN fromUnixTimestamp64Micro({{lo:Int64}}, 'UTC')
-        AND fromUnixTimestamp64Micro({{hi:Int64}}, 'UTC')
-    AND (scheduled_at, schedule_id)
-        >= (fromUnixTimestamp64Micro({{lo:Int64}}, 'UTC'), {{lo_id:String}})
-    AND (scheduled_at, schedule_id)
-        <= (fromUnixTimestamp64Micro({{hi:Int64}}, 'UTC'), {{hi_id:String}})
-"""
-_STARTED = "fromUnixTimestamp64Micro({started:Int64}, 'UTC')"
-_CLAIM = _RESTAMP.format(started=_STARTED, where="status = 'pending'")
-_TRANSFER = _RESTAMP.format(
-    started="processing_started_at",
-    where=f"status = 'processing' AND processing_started_at = {_STARTED}",
-)
 
 
 class ColdStore:
-    """Schedules in ClickHouse. Every method is one or two bounded statements."""
+    """Schedules, execution results and their figures in ClickHouse. Every method is a
+    few bounded statements."""
 
     def __init__(self, ch: ClickHouse) -> None:
         self.ch = ch
@@ -72,12 +49,21 @@ class ColdStore:
         """Insert schedule versions (records.COLUMNS order) as one batch."""
         await self.ch.insert(LOG_TABLE, rows, COLUMNS)
 
+    async def write_new(self, cold: Sequence[Event], hot: Sequence[Event] = ()) -> None:
+        """First versions of new schedules, as one batch: 'pending' for `cold` events
+        (waiting in ClickHouse), the journal rows of `hot` events just stored in Redis."""
+        rows = first_rows(cold, Status.PENDING, Tier.COLD)
+        rows += first_rows(hot, Status.TRANSFERRED, Tier.HOT)
+        if rows:
+            await self.write(rows)
+
     async def claim_range(
         self, first: tuple[int, str], last: tuple[int, str], started_us: int, version: int
     ) -> None:
         """Mark every pending schedule with a key in [first, last] 'processing', started
         at `started_us` (which then names this claim)."""
-        await self.ch.command(_CLAIM, self._range(first, last, started_us, version, "cold"))
+        params = self._range(first, last, started_us, version, "cold")
+        await self.ch.command(QUERIES["claim_range"], params)
 
     async def transfer_claimed(
         self, first: tuple[int, str], last: tuple[int, str], started_us: int, version: int
@@ -85,7 +71,7 @@ class ColdStore:
         """Mark 'transferred' the schedules the claim `started_us` took in [first, last]
         (and that are still 'processing': a cancel or a skip since wins anyway)."""
         params = self._range(first, last, started_us, version, "hot")
-        await self.ch.command(_TRANSFER, {**params, "status": "transferred"})
+        await self.ch.command(QUERIES["transfer_claimed"], {**params, "status": "transferred"})
 
     @staticmethod
     def _range(
@@ -108,12 +94,9 @@ class ColdStore:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def _schedules(self, where: str, params: dict[str, Any], limit: int) -> list[Schedule]:
+    async def _schedules(self, query: str, params: dict[str, Any], limit: int) -> list[Schedule]:
         rows = await self.ch.query_rows(
-            f"SELECT {SELECT} FROM event_schedules WHERE {where}"
-            " ORDER BY scheduled_at, schedule_id LIMIT {limit:UInt64}",
-            {**params, "limit": limit},
-            column_formats=BYTES,
+            QUERIES[query], {**params, "limit": limit}, column_formats=BYTES
         )
         return [Schedule.from_row(r) for r in rows.rows]
 
@@ -122,13 +105,7 @@ class ColdStore:
     ) -> list[Schedule]:
         """Pending schedules due by `until_us` after the key `after`, earliest first: the
         sync's window query."""
-        return await self._schedules(
-            "status = 'pending'"
-            " AND scheduled_at <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
-            f" AND {_KEY_AFTER}",
-            {"until": until_us, "after_us": after[0], "after_id": after[1]},
-            limit,
-        )
+        return await self.in_status(Status.PENDING, limit, after=after, until_us=until_us)
 
     async def in_status(
         self,
@@ -137,22 +114,17 @@ class ColdStore:
         *,
         after: tuple[int, str] = START,
         until_us: int | None = None,
-        started_before_us: int | None = None,
     ) -> list[Schedule]:
-        """Schedules in `status` after the key `after` (for paging), earliest first."""
-        where = ["status = {status:String}", _KEY_AFTER]
+        """Schedules in `status` after the key `after` (for paging), earliest first;
+        with `until_us`, only those due by then."""
         params: dict[str, Any] = {
             "status": status.value,
             "after_us": after[0],
             "after_id": after[1],
         }
-        if until_us is not None:
-            where.append("scheduled_at <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
-            params["until"] = until_us
-        if started_before_us is not None:
-            where.append("processing_started_at < fromUnixTimestamp64Micro({started:Int64}, 'UTC')")
-            params["started"] = started_before_us
-        return await self._schedules(" AND ".join(where), params, limit)
+        if until_us is None:
+            return await self._schedules("in_status", params, limit)
+        return await self._schedules("in_status_until", {**params, "until": until_us}, limit)
 
     async def find(self, schedule_ids: Iterable[str]) -> list[Schedule]:
         """Every current schedule with one of these ids (the bloom filter index finds
@@ -160,9 +132,7 @@ class ColdStore:
         ids = list(dict.fromkeys(schedule_ids))
         if not ids:
             return []
-        return await self._schedules(
-            "schedule_id IN {ids:Array(String)}", {"ids": ids}, limit=len(ids) * 16
-        )
+        return await self._schedules("find", {"ids": ids}, limit=len(ids) * 16)
 
     async def cancelled(self, schedules: Sequence[Schedule]) -> set[tuple[int, str]]:
         """The keys of these schedules that are cancelled now. The sync and the rebuild
@@ -172,37 +142,84 @@ class ColdStore:
             return set()
         keys = {s.key for s in schedules}
         rows = await self.ch.query_rows(
-            "SELECT toUnixTimestamp64Micro(scheduled_at), schedule_id FROM event_schedules"
-            " WHERE scheduled_at BETWEEN fromUnixTimestamp64Micro({lo:Int64}, 'UTC')"
-            " AND fromUnixTimestamp64Micro({hi:Int64}, 'UTC') AND status = 'cancelled'",
+            QUERIES["cancelled_between"],
             {"lo": min(k[0] for k in keys), "hi": max(k[0] for k in keys)},
         )
         return {(at, sid) for at, sid in rows.rows if (at, sid) in keys}
 
-    async def latest_results(
-        self, schedules: Sequence[Schedule], since_us: int
-    ) -> dict[tuple[int, str], str]:
-        """The last execution result status ('success', 'error', ...) recorded since
-        `since_us` for each schedule that has one."""
-        if not schedules:
-            return {}
-        keys = {s.key for s in schedules}
-        rows = await self.ch.query_rows(
-            "SELECT toUnixTimestamp64Micro(scheduled_at) AS at, schedule_id,"
-            " argMax(status, executed_at) FROM schedule_execution_results"
-            " WHERE executed_at >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')"
-            " AND schedule_id IN {ids:Array(String)} GROUP BY at, schedule_id",
-            {"since": since_us, "ids": sorted({k[1] for k in keys})},
-        )
-        return {(at, sid): str(st) for at, sid, st in rows.rows if (at, sid) in keys}
-
     async def count_by_status(self, statuses: Iterable[Status]) -> dict[str, int]:
         """How many schedules are in each of `statuses` now (0 for none)."""
         wanted = [s.value for s in statuses]
-        rows = await self.ch.query_rows(
-            "SELECT status, count() FROM event_schedules"
-            " WHERE status IN {wanted:Array(String)} GROUP BY status",
-            {"wanted": wanted},
-        )
+        rows = await self.ch.query_rows(QUERIES["count_by_status"], {"wanted": wanted})
         found = {str(st): int(n) for st, n in rows.rows}
         return {s: found.get(s, 0) for s in wanted}
+
+    # --- cleanup -------------------------------------------------------------------------
+
+    async def count_changed_before(
+        self, statuses: Iterable[Status], cutoff_us: int
+    ) -> dict[str, int]:
+        """How many schedules in each of `statuses` last changed before `cutoff_us`
+        (statuses with none are left out)."""
+        rows = await self.ch.query_rows(
+            QUERIES["count_changed_before"],
+            {"statuses": list(statuses), "cutoff": cutoff_us},
+        )
+        return {str(st): int(n) for st, n in rows.rows}
+
+    async def tombstone_changed_before(
+        self, status: str, cutoff_us: int, limit: int, version: int
+    ) -> None:
+        """Delete up to `limit` schedules in `status` last changed before `cutoff_us`:
+        tombstones written by ClickHouse itself (no data through Python)."""
+        await self.ch.command(
+            QUERIES["tombstone_changed_before"],
+            {"version": version, "status": status, "cutoff": cutoff_us, "limit": limit},
+        )
+
+    async def drop_empty_months(self, cutoff_us: int) -> list[str]:
+        """Drop the monthly partitions that end before the cutoff and hold no visible
+        schedule; returns them."""
+        cutoff = datetime.fromtimestamp(cutoff_us / 1_000_000, UTC)
+        before = cutoff.year * 100 + cutoff.month  # months before the cutoff's month
+        parts = await self.ch.query_rows(QUERIES["months_before"], {"before": before})
+        dropped = []
+        for (partition,) in parts.rows:
+            month = int(partition)
+            left = await self.ch.query_rows(QUERIES["count_in_month"], {"month": month})
+            if left.rows[0][0] == 0:
+                await self.ch.command(QUERIES["drop_month"], {"month": month})
+                dropped.append(str(partition))
+        return dropped
+
+    # --- analytics -----------------------------------------------------------------------
+
+    async def summary(self, hours: int, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The figures of the last `hours` hours of execution results (one row, with
+        `since`), and the `top` entity types and actions failing most."""
+        params = {"hours": hours, "top": top}
+        rows = await self.ch.query(QUERIES["summary"], params)
+        failures = await self.ch.query(QUERIES["failing_most"], params)
+        return rows[0], failures
+
+    async def performance(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        entity_type: str | None,
+        action: str | None,
+        topic: str | None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Figures per hour starting in [start, end) (naive UTC), and for all of them,
+        merged from the hourly aggregates; None filters nothing."""
+        params = {
+            "start": start,
+            "end": end,
+            "entity_type": entity_type,
+            "action": action,
+            "topic": topic,
+        }
+        hourly = await self.ch.query(QUERIES["performance_hourly"], params)
+        totals = await self.ch.query(QUERIES["performance_totals"], params)
+        return hourly, totals[0]
