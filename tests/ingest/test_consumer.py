@@ -189,3 +189,28 @@ async def test_offsets_are_not_committed_while_redis_is_down(
     finally:
         await service.stop()
         redis_proc.stop()
+
+
+async def test_compressed_envelopes_fire(settings: Settings, read_topic, uid: str) -> None:
+    """Producers may compress (Kafka clients often default to it): every codec Kafka
+    defines is read, not retried forever as an undecodable batch."""
+    topic = f"target-{uid}"
+    await ensure_topics(settings, [topic, settings.delayed_topic])
+    codecs = ["gzip", "snappy", "lz4", "zstd"]
+    for codec in codecs:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, compression_type=codec
+        )
+        await producer.start()
+        try:
+            envelope = {"topic": topic, "body": codec, "delay_seconds": 0, "schedule_id": codec}
+            await producer.send_and_wait(settings.delayed_topic, orjson.dumps(envelope))
+        finally:
+            await producer.stop()
+    service = SchedulerService(settings)
+    await service.start(roles=["executor", "consumer"])
+    try:
+        fired = await (await read_topic(topic)).read(len(codecs), timeout=30)
+        assert sorted(m.value.decode() for m in fired) == sorted(codecs)
+    finally:
+        await service.stop()
