@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from bench.common import BODY, Scenario, fill_delayed_topic, make_event, percent
 from bench.http import HTTP_SCENARIOS
 from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
 from scheduler.hot.keys import Keys
-from scheduler.hot.store import HotStore
+from scheduler.hot.store import SCRIPTS, HotStore, script_source
 from scheduler.kafka import ensure_topics, make_producer
 from scheduler.runtime.services import free_port, start_kafka, start_redis
 from scheduler.service import SchedulerService
@@ -55,12 +54,7 @@ async def _fresh_redis(settings: Settings) -> Redis:
 
 def _script_names() -> dict[str, str]:
     """sha1 -> script name, for every hot-tier Lua script."""
-    lua = resources.files("scheduler.hot").joinpath("lua")
-    return {
-        hashlib.sha1(f.read_bytes()).hexdigest(): f.name.removesuffix(".lua")
-        for f in lua.iterdir()
-        if f.name.endswith(".lua")
-    }
+    return {hashlib.sha1(script_source(name).encode()).hexdigest(): name for name in SCRIPTS}
 
 
 def _command_name(command: object) -> str:

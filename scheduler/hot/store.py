@@ -68,9 +68,23 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# The scripts that take Keys.script_keys; lua/prelude.lua is put before each of them.
+KEYED_SCRIPTS = ("schedule", "claim", "ack", "release", "reap", "cancel", "orphans", "unhold")
+SCRIPTS = (*KEYED_SCRIPTS, "lock_ids", "unlock_ids")
+
+
+def _lua(name: str) -> str:
+    return resources.files("scheduler.hot").joinpath("lua", f"{name}.lua").read_text()
+
+
+def script_source(name: str) -> str:
+    """The source HotStore registers for script `name` (its SHA1 names it in EVALSHA)."""
+    source = _lua(name)
+    return _lua("prelude") + source if name in KEYED_SCRIPTS else source
+
+
 def _script(redis: Redis, name: str) -> AsyncScript:
-    source = resources.files("scheduler.hot").joinpath("lua", f"{name}.lua").read_text()
-    return redis.register_script(source)
+    return redis.register_script(script_source(name))
 
 
 class HotStore:

@@ -6,15 +6,11 @@
 -- pause holds back and that would otherwise block the scan (a paused topic anywhere,
 -- paused negative priorities in the main set) move to `held`, at most `max_skip` per call;
 -- resuming moves them back (unhold.lua).
--- KEYS: Keys.script_keys: scheduled, payloads, priorities, levels, inflight, leases, attempts,
---       fence, held, paused
+-- KEYS: Keys.script_keys (named in prelude.lua)
 -- ARGV: level_prefix, now, limit, lease_deadline, max_skip
 -- Returns {token, blocked, id1, payload1, attempts1, id2, ...}: token 0 when nothing was
 -- claimed; blocked 1 when nothing was claimed or held because a pause applies (the
 -- executor then polls instead of spinning on a due head it may not take).
-local scheduled, payloads, priorities, levels = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local inflight, leases, attempts, fence = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local held, paused = KEYS[9], KEYS[10]
 local level_prefix, now, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local deadline, max_skip = ARGV[4], tonumber(ARGV[5])
 local token = nil
@@ -53,11 +49,7 @@ end
 
 local function unindex(id, prio)
   redis.call('ZREM', scheduled, id)
-  if prio ~= '0' then
-    local lkey = level_prefix .. prio
-    redis.call('ZREM', lkey, id)
-    if redis.call('ZCARD', lkey) == 0 then redis.call('ZREM', levels, prio) end
-  end
+  if prio ~= '0' then level_remove(level_prefix, id, prio) end
 end
 
 local function hold(id, score, prio)
