@@ -13,12 +13,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -69,6 +70,28 @@ def _utf8(value: str) -> str:
     return value
 
 
+def _a_number(value: object) -> object:
+    """Numbers are JSON numbers: pydantic's lax mode would also take true/false and
+    numeric strings, which the schema (and so every client generator) says are invalid.
+    An integral float (5.0) still counts as an integer, as JSON Schema counts it."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"must be a number, not {type(value).__name__}")
+    return value
+
+
+def _a_date_time(value: object) -> object:
+    """A date-time is ISO 8601 text (or a datetime from Python): pydantic would also read
+    a number, or a string of digits, as Unix seconds, which the schema says is invalid."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("must be an ISO 8601 date-time with a timezone, not a number")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_a_number)]
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_body_bytes: int = 1_048_576
@@ -109,13 +132,15 @@ class ScheduleRequest(BaseModel):
     )
     entity_type: str = Field("", max_length=255, examples=["user"])
     action: str = Field("", max_length=255, examples=["send_reminder"])
-    scheduled_at: AwareDatetime | None = Field(
+    scheduled_at: Annotated[AwareDatetime, BeforeValidator(_a_date_time)] | None = Field(
         None, description="When to publish (timezone-aware). Exactly one of this or delay."
     )
-    delay_seconds: float | None = Field(
+    # Constraints before the validator in the Annotated type, so the schema of the
+    # optional field states them in JSON Schema's words (`minimum`), not pydantic's.
+    delay_seconds: (
+        Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_a_number)] | None
+    ) = Field(
         None,
-        ge=0,
-        allow_inf_nan=False,
         validate_default=True,
         description="Publish this many seconds from now. Exactly one of this or scheduled_at.",
     )
@@ -124,10 +149,12 @@ class ScheduleRequest(BaseModel):
     )
     correlation_id: str | None = Field(None, max_length=255, examples=["reminder-123"])
     headers: dict[str, str] = Field(default_factory=dict, examples=[{"priority": "high"}])
-    max_delay_seconds: int | None = Field(
-        None, ge=0, le=INT32, description="Skip (do not publish) if this late. Default 86400."
+    max_delay_seconds: Annotated[int, Field(ge=0, le=INT32), BeforeValidator(_a_number)] | None = (
+        Field(None, description="Skip (do not publish) if this late. Default 86400.")
     )
-    priority: int = Field(0, ge=-INT32, le=INT32, description="Higher fires first in a backlog.")
+    priority: JsonInt = Field(
+        0, ge=-INT32, le=INT32, description="Higher fires first in a backlog."
+    )
 
     @field_validator("topic")
     @classmethod

@@ -4,6 +4,7 @@ executor firing to the real broker."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -35,7 +36,7 @@ async def test_pause_a_topic_over_http_then_resume(
         "since": None,
         "priority_below": None,
     }
-    at = time.time() + 0.3
+    at = datetime.fromtimestamp(time.time() + 0.3, UTC).isoformat()
     for sid, topic in (("p1", paused), ("p2", paused), ("o1", other)):
         event = {"topic": topic, "body": sid, "scheduled_at": at, "schedule_id": sid}
         assert (await api.post("/api/v1/schedules", json=event)).status_code == 201

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.settings import Settings
