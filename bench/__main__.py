@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--only NAME ...] [--out bench/results.json]
 
-Scenarios (targets from issue 3, on one 2-core machine):
+Scenarios and their targets (on one 2-core machine):
   memory    Redis bytes per pending event with a 400-byte body        target <= 700
   ingest    events/s from the delayed Kafka topic into Redis          target >= 50,000
   lateness  broker-ack time minus scheduled_at at 5,000 events/s, 60 s target p99 <= 50 ms,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scheduler.cold.journal import JournalWriter
-from scheduler.cold.records import Status, Tier, micros
+from scheduler.cold.records import LIVE, Tier, micros
 from scheduler.cold.store import ColdStore
 from scheduler.errors import BeyondHorizon, ServiceUnavailable
 from scheduler.hot.store import HotStore
@@ -170,9 +170,4 @@ class Router:
                 raise
             return set()  # hot events still go to Redis while ClickHouse is away
         cold_keys = {(micros(ev.scheduled_at), ev.schedule_id) for _, ev in cold_events}
-        return {
-            s.event.schedule_id
-            for s in found
-            if s.status in (Status.PENDING, Status.PROCESSING, Status.TRANSFERRED)
-            or s.key in cold_keys
-        }
+        return {s.event.schedule_id for s in found if s.status in LIVE or s.key in cold_keys}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from scheduler.cold.journal import JournalWriter
-from scheduler.cold.records import Status, Tier, cancel_version, micros, row
+from scheduler.cold.records import LIVE, Status, Tier, cancel_version, micros, row
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.store import CancelResult, HotStore
@@ -33,11 +33,7 @@ async def cancel_schedule(
     raises ServiceUnavailable.
     """
     try:
-        live = [
-            s
-            for s in await cold.find([schedule_id])
-            if s.status in (Status.PENDING, Status.PROCESSING, Status.TRANSFERRED)
-        ]
+        live = [s for s in await cold.find([schedule_id]) if s.status in LIVE]
     except ServiceUnavailable as exc:
         cold_error: ServiceUnavailable | None = exc
         live = []

@@ -35,7 +35,6 @@ from scheduler.models import Event
 log = logging.getLogger(__name__)
 
 LOG_TABLE = "event_schedules_log"
-VIEW = "event_schedules"
 RESULTS_TABLE = "schedule_execution_results"
 
 FIRST_VERSION = 1
@@ -108,10 +107,6 @@ def cancel_version() -> int:
 
 def tombstone_version() -> int:
     return TOMBSTONE_BAND + change_clock()
-
-
-def headers_json(headers: dict[str, str]) -> str:
-    return orjson.dumps(headers).decode() if headers else "{}"
 
 
 def row(

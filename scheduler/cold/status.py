@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from scheduler.cold.journal import JournalWriter
-from scheduler.cold.records import Schedule, Status, Tier, micros
+from scheduler.cold.records import LIVE, Schedule, Status, Tier, micros
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.store import HotStore
@@ -104,7 +104,7 @@ async def schedule_status(
         return _from_schedule(base, state)
     if not rows:
         return None
-    live = [r for r in rows if r.status in (Status.PENDING, Status.PROCESSING, Status.TRANSFERRED)]
+    live = [r for r in rows if r.status in LIVE]
     best = max(live or rows, key=lambda r: r.updated_us)
     return _from_schedule(best)
 

@@ -66,7 +66,7 @@ class SyncResult:
 
     @property
     def moved(self) -> int:
-        """The design doc's sync count."""
+        """How many schedules this run moved into Redis (the transfers)."""
         return self.transferred
 
 

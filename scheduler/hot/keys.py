@@ -105,11 +105,6 @@ class Keys:
         ]
 
     @property
-    def stats(self) -> str:
-        """HASH of outcome counters (executed, skipped, retried, dead_lettered, ...)."""
-        return self._k(":stats")
-
-    @property
     def wakeup(self) -> str:
         """Pub/Sub channel: published when an event earlier than the head arrives."""
         return self._k(":wakeup")
