@@ -231,7 +231,7 @@ async def health(service: ServiceDep, settings: SettingsDep, temporal: TemporalD
     checks: dict[str, Callable[[], Awaitable[Any]]] = {"redis": ping_redis}
     clickhouse = service.clickhouse
     if settings.cold_tier_enabled and clickhouse is not None:
-        checks["clickhouse"] = lambda: clickhouse.query("SELECT 1 AS ok")
+        checks["clickhouse"] = clickhouse.ping
     checks["kafka"] = lambda: _kafka_reachable(settings.kafka_bootstrap_servers)
     if temporal is not None:
         checks["temporal"] = lambda: temporal.service_client.check_health()
