@@ -35,8 +35,9 @@ from redis.asyncio import Redis
 from bench.cold import COLD_SCENARIOS
 from bench.common import BODY, Scenario, fill_delayed_topic, make_event, percentiles
 from bench.http import HTTP_SCENARIOS
-from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
+from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.keys import Keys
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.hot.store import SCRIPTS, HotStore, script_source
 from scheduler.kafka import ensure_topics, make_producer
 from scheduler.runtime.services import free_port, start_kafka, start_redis
@@ -173,7 +174,11 @@ async def bench_lateness(settings: Settings, quick: bool) -> dict[str, Any]:
     late: list[float] = []
 
     async def record(outcomes: list[Outcome]) -> None:
-        late.extend(o.executed_at - o.event.scheduled_at for o in outcomes if o.status == "success")
+        late.extend(
+            o.executed_at - o.event.scheduled_at
+            for o in outcomes
+            if o.status is OutcomeStatus.SUCCESS
+        )
 
     producer = make_producer(settings)
     await producer.start()
@@ -242,7 +247,7 @@ async def bench_burst(settings: Settings, quick: bool) -> dict[str, Any]:
     async def record(outcomes: list[Outcome]) -> None:
         nonlocal fired, last_ack
         for o in outcomes:
-            if o.status == "success":
+            if o.status is OutcomeStatus.SUCCESS:
                 fired += 1
                 last_ack = max(last_ack, o.executed_at)
 

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 # (SCHEDULES_MAX_BODY_BYTES) fits in one produce request.
 _REQUEST_OVERHEAD = 64 * 1024
 
-_UNAVAILABLE = (KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError)
+_TIMEOUTS = (KafkaTimeoutError, RequestTimedOutError)
+_UNAVAILABLE = (KafkaConnectionError, NodeNotReadyError, *_TIMEOUTS)
 _PERMANENT = (
     MessageSizeTooLargeError,  # too large for this producer or broker
     RecordListTooLargeError,
@@ -133,6 +134,12 @@ async def ensure_topics(
 def is_unavailable(exc: BaseException) -> bool:
     """The broker could not be reached: no fault of the event, so it trips the breaker."""
     return isinstance(exc, _UNAVAILABLE)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """The broker did not answer in time (the producer's own deadline included), as
+    opposed to answering with an error or refusing the connection."""
+    return isinstance(exc, _TIMEOUTS)
 
 
 def is_retryable(exc: BaseException) -> bool:

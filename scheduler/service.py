@@ -42,8 +42,9 @@ from scheduler.cold.status import ScheduleStatus, schedule_status
 from scheduler.cold.store import ColdStore
 from scheduler.cold.sync import SyncResult
 from scheduler.errors import ConfigError, ServiceUnavailable
-from scheduler.hot.executor import Executor, ExecutorConfig, Outcome, OutcomeHandler
+from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.keys import Keys
+from scheduler.hot.outcome import Outcome, OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer

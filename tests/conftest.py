@@ -257,7 +257,8 @@ async def start_executor(settings: Settings) -> AsyncIterator[object]:
     """Run real executors (own Redis client and producer) for the test's duration."""
     from dataclasses import replace
 
-    from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
+    from scheduler.hot.executor import Executor, ExecutorConfig
+    from scheduler.hot.outcome import Outcome
 
     running: list[tuple[Executor, asyncio.Task[None], Redis]] = []
 

@@ -15,12 +15,12 @@ SCHEDULES_ANALYTICS_FLUSH_INTERVAL after the oldest arrived. While ClickHouse is
 unreachable they stay buffered (retried with backoff, the oldest dropped beyond
 `max_buffered`, counted in schedules_journal_dropped_total): firing never stops for it.
 
-Outcome mapping (executor Outcome.status -> schedule status / execution result status):
+Outcome mapping (Outcome.status -> schedule status / execution result status):
 
     success      -> executed                       / success
     skipped      -> skipped                        / skipped   (later than max_delay_seconds)
-    dead_letter  -> error   (error = reason: ...)  / error, or timeout if it timed out
-    retry        -> transferred (attempts, error)  / error, or timeout if it timed out
+    dead_letter  -> error   (error = reason: ...)  / error, or timeout if Outcome.timed_out
+    retry        -> transferred (attempts, error)  / error, or timeout if Outcome.timed_out
 """
 
 from __future__ import annotations
@@ -46,25 +46,24 @@ from scheduler.cold.records import (
 )
 from scheduler.cold.store import ColdStore
 from scheduler.hot.backoff import Outage
-from scheduler.hot.executor import Outcome
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.models import Event, new_schedule_id
 
 log = logging.getLogger(__name__)
 
 _SCHEDULE_STATUS = {
-    "success": Status.EXECUTED,
-    "skipped": Status.SKIPPED,
-    "dead_letter": Status.ERROR,
-    "retry": Status.TRANSFERRED,
+    OutcomeStatus.SUCCESS: Status.EXECUTED,
+    OutcomeStatus.SKIPPED: Status.SKIPPED,
+    OutcomeStatus.DEAD_LETTER: Status.ERROR,
+    OutcomeStatus.RETRY: Status.TRANSFERRED,
 }
-_TIMEOUTS = ("KafkaTimeoutError", "RequestTimedOutError")
 
 
 def result_status(o: Outcome) -> str:
     """The schedule_execution_results status of one outcome."""
-    if o.status in ("success", "skipped"):
-        return o.status
-    return "timeout" if o.error and any(t in o.error for t in _TIMEOUTS) else "error"
+    if o.status in (OutcomeStatus.SUCCESS, OutcomeStatus.SKIPPED):
+        return o.status.value
+    return "timeout" if o.timed_out else "error"
 
 
 def hot_journal_rows(events: Iterable[Event]) -> list[tuple[Any, ...]]:

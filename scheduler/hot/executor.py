@@ -16,18 +16,20 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaProducer
 
 from scheduler import metrics
 from scheduler.hot.backoff import Outage, retry_delay
 from scheduler.hot.breaker import CircuitBreaker, State
+from scheduler.hot.outcome import Outcome, OutcomeHandler, OutcomeStatus
 from scheduler.hot.produce import BatchProducer, Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
-from scheduler.kafka import is_retryable, is_unavailable, max_request_bytes
+from scheduler.kafka import is_retryable, is_timeout, is_unavailable, max_request_bytes
 from scheduler.models import Event
 from scheduler.settings import Settings
 
@@ -71,22 +73,6 @@ class ExecutorConfig:
         )
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What happened to one claimed event; fed to analytics and the benchmark."""
-
-    event: Event
-    status: str  # success | retry | dead_letter | skipped
-    executed_at: float  # broker ack time for success, else decision time
-    attempt: int  # 1-based delivery attempt
-    error: str | None = None
-    node_id: str = ""
-    claimed_at: float | None = None  # when its batch was claimed (processing time = ack - this)
-
-
-OutcomeHandler = Callable[[list[Outcome]], Awaitable[None]]
-
-
 @functools.lru_cache(maxsize=4096)
 def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -119,12 +105,21 @@ def _message(item: Claimed) -> Message:
     return Message(ev.topic, key, ev.body, kafka_headers(ev, item.attempts + 1))
 
 
+class _Dead(NamedTuple):
+    """An event to dead-letter: why (x-dlq-reason), the error, and whether it timed out."""
+
+    item: Claimed
+    reason: str
+    error: str
+    timed_out: bool = False
+
+
 @dataclass(slots=True)
 class _Plan:
     claimed_at: float
     ack: list[str] = field(default_factory=list)
     release: list[Release] = field(default_factory=list)
-    dead: list[tuple[Claimed, str, str]] = field(default_factory=list)  # (item, reason, error)
+    dead: list[_Dead] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -302,11 +297,15 @@ class Executor:
         for item in batch.items:
             ev = item.event
             if item.attempts >= cfg.max_attempts:
-                plan.dead.append((item, "retries_exhausted", f"{item.attempts} attempts failed"))
+                plan.dead.append(
+                    _Dead(item, "retries_exhausted", f"{item.attempts} attempts failed")
+                )
             elif now > ev.scheduled_at + ev.max_delay_seconds:
                 plan.ack.append(ev.schedule_id)
                 plan.outcomes.append(
-                    self._outcome(plan, item, "skipped", now, "later than max_delay_seconds")
+                    self._outcome(
+                        plan, item, OutcomeStatus.SKIPPED, now, "later than max_delay_seconds"
+                    )
                 )
             else:
                 sending.append(item)
@@ -381,17 +380,20 @@ class Executor:
             if not isinstance(res, BaseException):
                 metrics.FIRING_LATENESS.observe(max(0.0, res - item.event.scheduled_at))
                 plan.ack.append(item.event.schedule_id)
-                plan.outcomes.append(self._outcome(plan, item, "success", res))
+                plan.outcomes.append(self._outcome(plan, item, OutcomeStatus.SUCCESS, res))
                 continue
             error = f"{type(res).__name__}: {res}"
+            timed_out = is_timeout(res)
             attempt = item.attempts + 1
             if is_retryable(res) and attempt < cfg.max_attempts:
                 delay = retry_delay(attempt, cfg.retry_base_seconds, cfg.retry_max_seconds)
                 plan.release.append(Release(item.event.schedule_id, self.clock() + delay, True))
-                plan.outcomes.append(self._outcome(plan, item, "retry", self.clock(), error))
+                plan.outcomes.append(
+                    self._outcome(plan, item, OutcomeStatus.RETRY, self.clock(), error, timed_out)
+                )
             else:
                 reason = "retries_exhausted" if is_retryable(res) else "permanent_error"
-                plan.dead.append((item, reason, error))
+                plan.dead.append(_Dead(item, reason, error, timed_out))
 
     async def _dead_letter(self, plan: _Plan) -> None:
         """Produce failed events to the dead-letter topic, then ack them there.
@@ -401,7 +403,7 @@ class Executor:
         """
         cfg = self.config
         messages = []
-        for item, reason, error in plan.dead:
+        for item, reason, error, _ in plan.dead:
             ev = item.event
             headers = [
                 *kafka_headers(ev, item.attempts + 1),
@@ -415,7 +417,7 @@ class Executor:
             )
         results = await self.batches.produce(messages, self._produce_timeout())
         later = self.clock() + cfg.retry_max_seconds
-        for (item, reason, error), res in zip(plan.dead, results, strict=True):
+        for (item, reason, error, timed_out), res in zip(plan.dead, results, strict=True):
             if isinstance(res, BaseException):
                 log.error(
                     "dead-lettering %s failed (%s); keeping it pending",
@@ -427,7 +429,14 @@ class Executor:
                 metrics.DEAD_LETTERS.labels("publish").inc()
                 plan.ack.append(item.event.schedule_id)
                 plan.outcomes.append(
-                    self._outcome(plan, item, "dead_letter", self.clock(), f"{reason}: {error}")
+                    self._outcome(
+                        plan,
+                        item,
+                        OutcomeStatus.DEAD_LETTER,
+                        self.clock(),
+                        f"{reason}: {error}",
+                        timed_out,
+                    )
                 )
 
     def _produce_timeout(self) -> float:
@@ -447,8 +456,21 @@ class Executor:
         return True
 
     def _outcome(
-        self, plan: _Plan, item: Claimed, status: str, at: float, error: str | None = None
+        self,
+        plan: _Plan,
+        item: Claimed,
+        status: OutcomeStatus,
+        at: float,
+        error: str | None = None,
+        timed_out: bool = False,
     ) -> Outcome:
         return Outcome(
-            item.event, status, at, item.attempts + 1, error, self.config.node_id, plan.claimed_at
+            item.event,
+            status,
+            at,
+            item.attempts + 1,
+            error,
+            self.config.node_id,
+            plan.claimed_at,
+            timed_out,
         )

@@ -12,8 +12,10 @@ from scheduler.cold import ClickHouse
 from scheduler.cold.analytics import ScheduleAnalyticsService
 from scheduler.cold.journal import JournalWriter
 from scheduler.cold.store import ColdStore
-from scheduler.hot.executor import Outcome
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.models import Event
+
+SKIPPED, RETRY, DEAD_LETTER = OutcomeStatus.SKIPPED, OutcomeStatus.RETRY, OutcomeStatus.DEAD_LETTER
 
 # Three whole hours back: the latest rows (HOUR + 1 h + 60 s) stay more than an hour old
 # whatever the minute the suite runs in, so "the last hour" is always empty.
@@ -23,7 +25,7 @@ HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(
 def outcome(
     n: int,
     delay: float,
-    status: str = "success",
+    status: OutcomeStatus = OutcomeStatus.SUCCESS,
     *,
     at: datetime = HOUR,
     entity: str = "user",
@@ -31,6 +33,7 @@ def outcome(
     topic: str = "user.notifications",
     error: str | None = None,
     attempt: int = 1,
+    timed_out: bool = False,
 ) -> Outcome:
     executed = at.timestamp() + 60
     ev = Event(
@@ -42,7 +45,7 @@ def outcome(
         action=action,
         correlation_id=f"c{n}",
     )
-    return Outcome(ev, status, executed, attempt, error, "node-a")
+    return Outcome(ev, status, executed, attempt, error, "node-a", timed_out=timed_out)
 
 
 async def test_outcomes_map_to_statuses_and_results(cold: ColdStore) -> None:
@@ -50,10 +53,10 @@ async def test_outcomes_map_to_statuses_and_results(cold: ColdStore) -> None:
     await journal.record(
         [
             outcome(1, 0.5),
-            outcome(2, 9000, "skipped", error="later than max_delay_seconds"),
-            outcome(3, 1, "retry", error="KafkaTimeoutError: timed out", attempt=1),
-            outcome(4, 1, "retry", error="KafkaConnectionError: refused", attempt=2),
-            outcome(5, 2, "dead_letter", error="permanent_error: MessageSizeTooLargeError"),
+            outcome(2, 9000, SKIPPED, error="later than max_delay_seconds"),
+            outcome(3, 1, RETRY, error="KafkaTimeoutError: timed out", timed_out=True),
+            outcome(4, 1, RETRY, error="KafkaConnectionError: refused", attempt=2),
+            outcome(5, 2, DEAD_LETTER, error="permanent_error: MessageSizeTooLargeError"),
         ]
     )
     await journal.flush()
@@ -125,10 +128,13 @@ async def known(cold: ColdStore) -> ClickHouse:
     5 skipped (another entity type), 3 successes an hour later on another topic."""
     journal = JournalWriter(cold, batch_size=10_000)
     batch = [outcome(d, float(d)) for d in range(1000)]
-    batch += [outcome(2000 + i, 5.0, "dead_letter", entity="order", action="ship",
+    batch += [outcome(2000 + i, 5.0, DEAD_LETTER, entity="order", action="ship",
                       error=f"permanent_error: e{i}") for i in range(10)]  # fmt: skip
-    batch += [outcome(3000 + i, 5.0, "retry", error="RequestTimedOutError") for i in range(5)]
-    batch += [outcome(4000 + i, 9000.0, "skipped", entity="invoice") for i in range(5)]
+    batch += [
+        outcome(3000 + i, 5.0, RETRY, error="RequestTimedOutError", timed_out=True)
+        for i in range(5)
+    ]
+    batch += [outcome(4000 + i, 9000.0, SKIPPED, entity="invoice") for i in range(5)]
     later = HOUR + timedelta(hours=1)
     batch += [outcome(5000 + i, 2.0, at=later, topic="billing") for i in range(3)]
     for start in range(0, len(batch), 300):  # several inserts: several partial states

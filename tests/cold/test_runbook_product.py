@@ -19,7 +19,7 @@ from cold.runbook import (
 from scheduler.cold.records import Status
 from scheduler.cold.store import ColdStore
 from scheduler.cold.transfer import claim
-from scheduler.hot.executor import Outcome
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.kafka import ensure_topics
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
@@ -62,7 +62,10 @@ async def test_runbook_counts_match_what_the_product_did(
         assert service.journal is not None and service.hot is not None
         failed = [found[1] for sid in hot[:2] if (found := await service.hot.get(sid))]
         await service.journal.record(
-            [Outcome(ev, "dead_letter", time.time(), 1, "permanent_error: boom") for ev in failed]
+            [
+                Outcome(ev, OutcomeStatus.DEAD_LETTER, time.time(), 1, "permanent_error: boom")
+                for ev in failed
+            ]
         )
 
         async def fired() -> bool:

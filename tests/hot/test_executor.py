@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from conftest import eventually
 
 from scheduler.hot.breaker import State
-from scheduler.hot.executor import Outcome
+from scheduler.hot.outcome import Outcome
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event

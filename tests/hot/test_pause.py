@@ -10,7 +10,8 @@ import pytest
 from conftest import eventually
 
 from scheduler.errors import InvalidEvent
-from scheduler.hot.executor import Executor, Outcome
+from scheduler.hot.executor import Executor
+from scheduler.hot.outcome import Outcome
 from scheduler.hot.pause import PauseControl, Scope
 from scheduler.hot.store import MAX_SKIP, HotStore
 from scheduler.kafka import ensure_topics

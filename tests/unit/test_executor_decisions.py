@@ -14,11 +14,16 @@ from aiokafka.errors import (
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
+    RequestTimedOutError,
+    UnknownError,
 )
 from prometheus_client import REGISTRY
 
+from scheduler.cold.journal import outcome_rows, result_status
+from scheduler.cold.store import RESULT_COLUMNS
 from scheduler.hot.breaker import State
-from scheduler.hot.executor import Executor, ExecutorConfig, Outcome
+from scheduler.hot.executor import Executor, ExecutorConfig
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.hot.produce import Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, Release
 from unit.fakes import FakeClock, make_event
@@ -114,7 +119,7 @@ class Harness:
         ]
         await self.executor._fire(ClaimedBatch(7, claimed))
 
-    def statuses(self) -> dict[str, str]:
+    def statuses(self) -> dict[str, OutcomeStatus]:
         return {o.event.schedule_id: o.status for o in self.outcomes}
 
     def sent_to(self, topic: str) -> list[str]:
@@ -177,6 +182,64 @@ async def test_the_last_attempt_failing_dead_letters_it(h: Harness) -> None:
     (o,) = h.outcomes
     assert o.status == "dead_letter" and o.error is not None
     assert o.error.startswith("retries_exhausted: KafkaTimeoutError")
+
+
+@pytest.mark.parametrize(
+    ("error", "timed_out"),
+    [
+        (KafkaTimeoutError("not acknowledged within 15.0s"), True),
+        (RequestTimedOutError(), True),
+        (NotLeaderForPartitionError("moved"), False),
+        (KafkaConnectionError("refused"), False),  # a partial failure: no outage
+        # The class decides, not the text.
+        (UnknownError("the broker said KafkaTimeoutError"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+async def test_a_retry_says_whether_the_send_timed_out(
+    h: Harness, error: BaseException, timed_out: bool
+) -> None:
+    # One event delivered, one failed: never an outage, so the failure is classified.
+    h.batches.answer = lambda m: ACK_TIME if m.key == b"ok" else error
+    await h.fire(("ok", 0), ("a", 0), correlation_id=None)
+    by_id = {o.event.schedule_id: o for o in h.outcomes}
+    assert by_id["a"].status is OutcomeStatus.RETRY
+    assert by_id["a"].timed_out is timed_out
+    assert by_id["ok"].timed_out is False
+    assert result_status(by_id["a"]) == ("timeout" if timed_out else "error")
+
+
+async def test_a_dead_letter_says_whether_the_last_send_timed_out(h: Harness) -> None:
+    def answer(m: Message) -> Result:
+        if m.topic == DLQ:
+            return ACK_TIME
+        return {b"slow": KafkaTimeoutError("slow"), b"big": MessageSizeTooLargeError()}[m.key]
+
+    h.batches.answer = answer
+    # "slow" on its last attempt, "big" refused for good, "spent" out of attempts unsent.
+    await h.fire(("slow", 2), ("big", 0), ("spent", 3), correlation_id=None)
+    assert h.statuses() == {"slow": "dead_letter", "big": "dead_letter", "spent": "dead_letter"}
+    assert {o.event.schedule_id: o.timed_out for o in h.outcomes} == {
+        "slow": True,
+        "big": False,
+        "spent": False,
+    }
+    _, results = outcome_rows(h.outcomes, "n")
+    sid, status = RESULT_COLUMNS.index("schedule_id"), RESULT_COLUMNS.index("status")
+    assert {r[sid]: r[status] for r in results} == {
+        "slow": "timeout",
+        "big": "error",
+        "spent": "error",
+    }
+
+
+async def test_outcome_statuses_are_the_metric_labels(h: Harness) -> None:
+    assert [s.value for s in OutcomeStatus] == ["success", "retry", "dead_letter", "skipped"]
+    before = executed("retry")
+    h.batches.answer = lambda m: NotLeaderForPartitionError("moved")
+    await h.fire(("a", 0))
+    assert executed("retry") == before + 1
+    assert f"{h.outcomes[0].status}" == "retry"  # logs show the value too
 
 
 async def test_a_permanent_error_dead_letters_on_the_first_attempt(h: Harness) -> None:

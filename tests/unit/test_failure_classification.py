@@ -30,7 +30,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner
 
 from scheduler.hot.produce import BatchProducer, Message, _as_kafka_error
-from scheduler.kafka import is_retryable, is_unavailable
+from scheduler.kafka import is_retryable, is_timeout, is_unavailable
 
 UNAVAILABLE = [
     KafkaConnectionError("connection refused"),
@@ -82,10 +82,32 @@ def test_other_errors_are_retried_but_do_not_trip_the_breaker(exc: BaseException
     assert not is_unavailable(exc)
 
 
+@pytest.mark.parametrize("exc", [KafkaTimeoutError("no answer"), RequestTimedOutError()], ids=name)
+def test_no_answer_in_time_is_a_timeout(exc: BaseException) -> None:
+    assert is_timeout(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        KafkaConnectionError("connection refused"),  # refused is not slow
+        NodeNotReadyError(),
+        *PERMANENT,
+        *TRANSIENT,
+        # Decided by the exception's class, never by its text.
+        UnknownError("the broker said KafkaTimeoutError"),
+        TimeoutError(),  # asyncio's own: converted first (_as_kafka_error), see below
+    ],
+    ids=name,
+)
+def test_other_errors_are_not_timeouts(exc: BaseException) -> None:
+    assert not is_timeout(exc)
+
+
 def test_our_own_deadline_counts_as_the_broker_not_answering() -> None:
     converted = _as_kafka_error(TimeoutError())
     assert isinstance(converted, KafkaTimeoutError)
-    assert is_unavailable(converted) and is_retryable(converted)
+    assert is_unavailable(converted) and is_retryable(converted) and is_timeout(converted)
     other = NotLeaderForPartitionError()
     assert _as_kafka_error(other) is other
 

@@ -29,7 +29,7 @@ from scheduler.cold.records import (
     tombstone_version,
 )
 from scheduler.cold.store import RESULT_COLUMNS
-from scheduler.hot.executor import Outcome
+from scheduler.hot.outcome import Outcome, OutcomeStatus
 from unit.fakes import make_event
 
 AT = 1_700_000_000.123456  # the event's scheduled time (whole microseconds)
@@ -43,7 +43,15 @@ def res(r: tuple[Any, ...], name: str) -> Any:
     return r[RESULT_COLUMNS.index(name)]
 
 
-def outcome(status: str, error: str | None = None, **kw: Any) -> Outcome:
+SUCCESS, RETRY, DEAD_LETTER, SKIPPED = (
+    OutcomeStatus.SUCCESS,
+    OutcomeStatus.RETRY,
+    OutcomeStatus.DEAD_LETTER,
+    OutcomeStatus.SKIPPED,
+)
+
+
+def outcome(status: OutcomeStatus, error: str | None = None, **kw: Any) -> Outcome:
     values: dict[str, Any] = {
         "event": make_event("s-1", at=AT),
         "status": status,
@@ -61,20 +69,46 @@ def outcome(status: str, error: str | None = None, **kw: Any) -> Outcome:
 
 
 @pytest.mark.parametrize(
-    ("status", "error", "expected"),
+    ("status", "error", "timed_out", "expected"),
     [
-        ("success", None, "success"),
-        ("skipped", "later than max_delay_seconds", "skipped"),
-        ("retry", "KafkaTimeoutError: not acknowledged within 15.0s", "timeout"),
-        ("retry", "RequestTimedOutError: [Error 7]", "timeout"),
-        ("retry", "NotLeaderForPartitionError: [Error 6]", "error"),
-        ("dead_letter", "retries_exhausted: KafkaTimeoutError: slow", "timeout"),
-        ("dead_letter", "permanent_error: MessageSizeTooLargeError: big", "error"),
-        ("dead_letter", None, "error"),
+        (SUCCESS, None, False, "success"),
+        (SKIPPED, "later than max_delay_seconds", False, "skipped"),
+        (RETRY, "KafkaTimeoutError: not acknowledged within 15.0s", True, "timeout"),
+        (RETRY, "RequestTimedOutError: [Error 7]", True, "timeout"),
+        (RETRY, "NotLeaderForPartitionError: [Error 6]", False, "error"),
+        (DEAD_LETTER, "retries_exhausted: KafkaTimeoutError: slow", True, "timeout"),
+        (DEAD_LETTER, "permanent_error: MessageSizeTooLargeError: big", False, "error"),
+        (DEAD_LETTER, "3 attempts failed", False, "error"),
+        (DEAD_LETTER, None, False, "error"),
     ],
 )
-def test_result_status(status: str, error: str | None, expected: str) -> None:
-    assert result_status(outcome(status, error)) == expected
+def test_result_status(
+    status: OutcomeStatus, error: str | None, timed_out: bool, expected: str
+) -> None:
+    assert result_status(outcome(status, error, timed_out=timed_out)) == expected
+
+
+@pytest.mark.parametrize("status", [RETRY, DEAD_LETTER])
+def test_a_timeout_is_what_the_outcome_says_not_what_its_text_says(
+    status: OutcomeStatus,
+) -> None:
+    """The executor decides timed_out from the exception's class; the text is not read."""
+    mentions = outcome(status, "UnknownError: the broker said KafkaTimeoutError")
+    assert result_status(mentions) == "error"
+    assert result_status(outcome(status, "anything at all", timed_out=True)) == "timeout"
+    assert result_status(outcome(status, None, timed_out=True)) == "timeout"
+
+
+@pytest.mark.parametrize("status", [SUCCESS, SKIPPED])
+def test_delivered_or_skipped_is_never_a_timeout(status: OutcomeStatus) -> None:
+    assert result_status(outcome(status, timed_out=True)) == status.value
+
+
+def test_result_statuses_are_plain_strings() -> None:
+    """The row holds str, not the enum: the ClickHouse client sends exactly these bytes."""
+    for status in OutcomeStatus:
+        got = result_status(outcome(status))
+        assert type(got) is str
 
 
 # --- outcome_rows -------------------------------------------------------------------------
@@ -83,14 +117,14 @@ def test_result_status(status: str, error: str | None, expected: str) -> None:
 @pytest.mark.parametrize(
     ("status", "schedule_status", "final"),
     [
-        ("success", Status.EXECUTED, True),
-        ("skipped", Status.SKIPPED, True),
-        ("dead_letter", Status.ERROR, True),
-        ("retry", Status.TRANSFERRED, False),  # still in Redis, waiting for its retry
+        (SUCCESS, Status.EXECUTED, True),
+        (SKIPPED, Status.SKIPPED, True),
+        (DEAD_LETTER, Status.ERROR, True),
+        (RETRY, Status.TRANSFERRED, False),  # still in Redis, waiting for its retry
     ],
 )
 def test_each_outcome_becomes_a_schedule_version(
-    status: str, schedule_status: Status, final: bool
+    status: OutcomeStatus, schedule_status: Status, final: bool
 ) -> None:
     before = change_version()
     (version,), (result,) = outcome_rows([outcome(status, "E: x", attempt=3)], "node")
@@ -108,7 +142,7 @@ def test_each_outcome_becomes_a_schedule_version(
 
 
 def test_the_execution_result_row() -> None:
-    o = outcome("success", attempt=3, node_id="")
+    o = outcome(SUCCESS, attempt=3, node_id="")
     _, (r,) = outcome_rows([o], "fallback-node")
     assert len(r) == len(RESULT_COLUMNS)
     assert res(r, "schedule_id") == "s-1"
@@ -125,32 +159,33 @@ def test_the_execution_result_row() -> None:
     assert res(r, "retry_count") == 2  # the third attempt: two retries before it
     assert res(r, "processing_time_ms") == 500  # claim to ack
     assert res(r, "node_id") == "fallback-node"  # the outcome named none
-    _, (named,) = outcome_rows([outcome("success", node_id="exec-7")], "fallback-node")
+    _, (named,) = outcome_rows([outcome(SUCCESS, node_id="exec-7")], "fallback-node")
     assert res(named, "node_id") == "exec-7"
 
 
 def test_result_rows_get_ids_of_their_own() -> None:
-    _, results = outcome_rows([outcome("retry", "E"), outcome("retry", "E")], "n")
+    _, results = outcome_rows([outcome(RETRY, "E"), outcome(RETRY, "E")], "n")
     ids = [res(r, "execution_id") for r in results]
     assert len(set(ids)) == 2 and all(len(i) == 26 for i in ids)  # ULIDs
 
 
 def test_result_row_limits() -> None:
     _, (r,) = outcome_rows(
-        [outcome("success", attempt=1000, claimed_at=None, event=make_event(correlation_id=None))],
+        [outcome(SUCCESS, attempt=1000, claimed_at=None, event=make_event(correlation_id=None))],
         "n",
     )
     assert res(r, "retry_count") == 255  # UInt8
     assert res(r, "processing_time_ms") == 0  # claim time unknown
     assert res(r, "correlation_id") == ""
-    _, (first,) = outcome_rows([outcome("success", attempt=0, claimed_at=AT + 9)], "n")
+    _, (first,) = outcome_rows([outcome(SUCCESS, attempt=0, claimed_at=AT + 9)], "n")
     assert res(first, "retry_count") == 0  # never negative
     assert res(first, "processing_time_ms") == 0  # an ack "before" the claim: clock skew
 
 
 def test_an_unknown_outcome_is_not_journaled(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        versions, results = outcome_rows([outcome("exploded"), outcome("success")], "n")
+        exploded = outcome("exploded")  # type: ignore[arg-type]  # not an OutcomeStatus
+        versions, results = outcome_rows([exploded, outcome(SUCCESS)], "n")
     assert [col(v, "status") for v in versions] == ["executed"]
     assert [res(r, "status") for r in results] == ["success"]
     assert "unknown outcome status 'exploded'" in caplog.text
