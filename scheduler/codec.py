@@ -39,6 +39,8 @@ def encode(ev: Event) -> bytes:
 
 
 def decode(schedule_id: str, data: bytes) -> Event:
+    """The stored event; SchedulerError (naming the id) if the bytes are not a payload
+    this version wrote: a corrupt or foreign value must not pass for an event."""
     try:
         (
             version,
@@ -53,20 +55,22 @@ def decode(schedule_id: str, data: bytes) -> Event:
             prio,
             created_us,
         ) = msgpack.unpackb(data, raw=False)
-    except (ValueError, TypeError, msgpack.ExtraData) as exc:
-        raise SchedulerError(f"stored payload of {schedule_id} is unreadable: {exc}") from exc
-    if version != VERSION:
-        raise SchedulerError(f"stored payload of {schedule_id} has unknown version {version}")
-    return Event(
-        schedule_id=schedule_id,
-        topic=topic,
-        body=body,
-        scheduled_at=at_us / 1_000_000,
-        entity_type=entity_type,
-        action=action,
-        correlation_id=corr,
-        headers=dict(zip(headers[::2], headers[1::2], strict=True)) if headers else {},
-        max_delay_seconds=max_delay,
-        priority=prio,
-        created_at=created_us / 1_000_000,
-    )
+        if version != VERSION:
+            raise SchedulerError(f"stored payload of {schedule_id} has unknown version {version}")
+        return Event(
+            schedule_id=schedule_id,
+            topic=topic,
+            body=body,
+            scheduled_at=at_us / 1_000_000,
+            entity_type=entity_type,
+            action=action,
+            correlation_id=corr,
+            headers=dict(zip(headers[::2], headers[1::2], strict=True)) if headers else {},
+            max_delay_seconds=max_delay,
+            priority=prio,
+            created_at=created_us / 1_000_000,
+        )
+    except SchedulerError:
+        raise
+    except Exception as exc:  # any shape msgpack can hold, none of them an event
+        raise SchedulerError(f"stored payload of {schedule_id} is unreadable: {exc!r}") from exc

@@ -70,11 +70,6 @@ def test_unknown_version_is_refused() -> None:
         codec.decode("s-9", data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="possible bug: a malformed headers field escapes as ValueError/TypeError, "
-    "not the SchedulerError every other unreadable payload gives",
-)
 @pytest.mark.parametrize("headers", [["a", "b", "c"], 5], ids=["odd-length", "not-a-list"])
 def test_malformed_headers_are_a_clear_error(headers: object) -> None:
     fields = list(msgpack.unpackb(codec.encode(make_event()), raw=False))
