@@ -7,6 +7,7 @@ COPY scheduler ./scheduler
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
+COPY cli ./cli
 COPY worker.py ./
 RUN pip install --no-cache-dir .
 ENV SCHEDULES_LOG_LEVEL=INFO

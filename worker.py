@@ -1,17 +1,40 @@
-"""Temporal worker entry point: `python worker.py` = `hybrid-scheduler worker`.
+"""Temporal worker: `python worker.py` (the installed command: `hybrid-scheduler worker`).
 
-Connects to TEMPORAL_ADDRESS, registers the workflows in `workflows/` and the activities
-in `activities/` on SCHEDULES_TEMPORAL_TASK_QUEUE ("schedules"), and ensures the Temporal
-Schedules `schedules-sync`, `schedules-cleanup` and `schedules-recovery` (see
-workflows/schedules.py). The code lives in workflows.worker, which the installed
-`hybrid-scheduler` command can import; this file is a convenience for a checkout.
+Connects to Redis, ClickHouse and TEMPORAL_ADDRESS, registers the workflows in
+`workflows/` and the activities in `activities/` on SCHEDULES_TEMPORAL_TASK_QUEUE
+("schedules"), ensures the Temporal Schedules (workflows/schedules.py), and runs until
+SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
-import sys
+import asyncio
+import logging
+import signal
 
-from scheduler.cli import main
+from scheduler.errors import ConfigError
+from scheduler.service import SchedulerService
+from scheduler.settings import load_settings
+from workflows.worker import start_worker
+
+
+async def main() -> None:
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level)
+    if not settings.cold_tier_enabled:
+        raise ConfigError("the worker needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, interrupted.set)
+    service = SchedulerService(settings)  # the Redis and ClickHouse clients
+    await service.start()
+    try:
+        assert service.cold_ops is not None
+        async with await start_worker(settings, service.cold_ops):
+            await interrupted.wait()
+    finally:
+        await service.stop()
+
 
 if __name__ == "__main__":
-    sys.exit(main(["worker", *sys.argv[1:]]))
+    asyncio.run(main())

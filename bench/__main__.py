@@ -142,7 +142,7 @@ async def bench_ingest(settings: Settings, quick: bool) -> dict[str, Any]:
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "serve", "--role", "consumer"], env=env
+            [sys.executable, "-m", "cli", "serve", "--role", "consumer"], env=env
         )
         for _ in range(2)
     ]

@@ -273,7 +273,7 @@ async def serve_api(settings: Settings, tmp: Path) -> AsyncIterator[Server]:
             sys.executable,
             *_profiler(),
             "-m",
-            "scheduler.cli",
+            "cli",
             "serve",
             "--role",
             "api",
@@ -399,7 +399,7 @@ async def _scenario(
     handler_ms = (handler_after[0] - handler_before[0]) / handled * 1000 if handled else None
     n = max(load.requests, 1)
     report: dict[str, Any] = {
-        "server": "hybrid-scheduler serve --role api (python -m scheduler.cli), one process",
+        "server": "hybrid-scheduler serve --role api (python -m cli), one process",
         "server_uvicorn": _uvicorn_stack(),
         "cold_tier": "disabled (Redis hot tier only; SCHEDULES_COLD_TIER_ENABLED=false)",
         "kafka": "real broker configured; the api role only probes it in /health",

@@ -1,4 +1,4 @@
-"""Read-only SQL for operators (`hybrid-scheduler sql`), in both ClickHouse modes.
+"""`hybrid-scheduler sql`: read-only SQL for operators, in both ClickHouse modes.
 
 - CLICKHOUSE_URL set: the query goes to that server with `readonly = 1`.
 - Embedded: chdb lets one process open the data, and while the product runs that is the
@@ -17,6 +17,7 @@ import contextlib
 import http.client
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,11 @@ async def run_sql(settings: Settings, sql: str, fmt: str) -> bytes:
                 return await ch.raw(sql, out_format)
         finally:
             await ch.close()
+
+
+async def cmd_sql(settings: Settings, query: str, fmt: str | None) -> None:
+    if fmt is None:
+        fmt = "PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames"
+    out = await run_sql(settings, query, fmt)
+    sys.stdout.buffer.write(out)
+    sys.stdout.flush()

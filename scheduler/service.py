@@ -50,12 +50,11 @@ from scheduler.hot.store import CancelResult, HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
 from scheduler.models import Event, Limits, ScheduleRequest, parse_request, to_event
+from scheduler.roles import ROLES
 from scheduler.router import Router, Stored
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
-
-ROLES = ("executor", "consumer", "sync")
 
 
 def limits_from(settings: Settings) -> Limits:

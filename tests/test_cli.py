@@ -16,7 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import eventually
 
-from scheduler.cli import QuietRepeats, expand_roles
+from cli.logs import QuietRepeats
+from cli.roles import expand_roles
 from scheduler.errors import ConfigError
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics, make_producer
@@ -43,7 +44,7 @@ def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
 def start_serve(env: dict[str, str], log: Path, *roles: str) -> subprocess.Popen[bytes]:
     args = [arg for role in roles for arg in ("--role", role)]
     return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve", *args],
+        [sys.executable, "-m", "cli", "serve", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
@@ -53,7 +54,7 @@ def start_serve(env: dict[str, str], log: Path, *roles: str) -> subprocess.Popen
 def serve(env: dict[str, str], *roles: str) -> subprocess.CompletedProcess[str]:
     args = [arg for role in roles for arg in ("--role", role)]
     return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", "serve", *args],
+        [sys.executable, "-m", "cli", "serve", *args],
         env=env,
         capture_output=True,
         text=True,

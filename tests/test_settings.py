@@ -73,7 +73,7 @@ def test_inconsistent_settings_are_refused() -> None:
 def test_cli_start_up_stops_with_the_setting_named() -> None:
     env = {**os.environ, "SCHEDULES_EXECUTOR_BATCH_SIZE": "zero"}
     proc = subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", "serve", "--role", "executor"],
+        [sys.executable, "-m", "cli", "serve", "--role", "executor"],
         env=env,
         capture_output=True,
         text=True,

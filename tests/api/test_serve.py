@@ -39,7 +39,7 @@ def test_runbook_http_commands_against_serve(settings: Settings, tmp_path: Path)
         "SCHEDULES_CLICKHOUSE_AUTO_MIGRATE": "true",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve", "--role", "api"],
+        [sys.executable, "-m", "cli", "serve", "--role", "api"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "serve.log", "w"),  # noqa: SIM115

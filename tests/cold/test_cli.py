@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import eventually
 
+from cli.sql import shim_answers
 from cold.runbook import PENDING_BY_STATUS, STUCK
-from scheduler.cold.operator_sql import shim_answers
 from scheduler.kafka import ensure_topics
 from scheduler.runtime.services import free_port
 from scheduler.settings import Settings
@@ -43,7 +43,7 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scheduler.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -86,7 +86,7 @@ def running_product(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """`serve --role sync` on the embedded engine (it holds the data path from now on)."""
     assert cli(env, "migrate").returncode == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve", "--role", "sync"],
+        [sys.executable, "-m", "cli", "serve", "--role", "sync"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -137,7 +137,7 @@ async def test_serve_runs_the_long_term_path_end_to_end(
     await ensure_topics(settings, [topic, env["KAFKA_DELAYED_TOPIC_NAME"]])
     reader = await read_topic(topic)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scheduler.cli", "serve", "--role", "all",
+        sys.executable, "-m", "cli", "serve", "--role", "all",
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -32,7 +32,7 @@ def executor_process(settings: Settings) -> subprocess.Popen[bytes]:
         "SCHEDULES_EXECUTOR_BATCH_SIZE": "200",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve", "--role", "executor"],
+        [sys.executable, "-m", "cli", "serve", "--role", "executor"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

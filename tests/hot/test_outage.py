@@ -195,7 +195,7 @@ def executor_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "SCHEDULES_LOG_LEVEL": "INFO",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "serve", "--role", "executor"],
+        [sys.executable, "-m", "cli", "serve", "--role", "executor"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),

@@ -60,7 +60,7 @@ def start_workers(worker_env: dict[str, str], schedules: Client) -> Iterator[obj
 
     def start() -> subprocess.Popen[bytes]:
         p = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env=worker_env,
             stdout=subprocess.DEVNULL,
         )

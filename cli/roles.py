@@ -1,0 +1,111 @@
+"""`hybrid-scheduler serve --role ...` and `hybrid-scheduler worker`: the product's roles
+in this process until SIGINT/SIGTERM.
+
+The in-process roles are the SchedulerService's (scheduler.roles.ROLES); the command
+line adds the Temporal worker (`worker`) and the HTTP API (`api`). What a role needs is
+imported when it runs, so a process loads only the roles it was asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from scheduler.errors import ConfigError
+from scheduler.roles import ROLES
+
+if TYPE_CHECKING:
+    from scheduler.settings import Settings
+
+log = logging.getLogger("hybrid_scheduler")
+
+WORKER = "worker"  # the Temporal worker: runs sync, cleanup and recovery as Schedules
+API = "api"  # the HTTP API (uvicorn in this process, on this process's SchedulerService)
+_COLD = "SCHEDULES_COLD_TIER_ENABLED=false"
+
+
+def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...]:
+    """The roles `serve --role ...` runs, in order, each once.
+
+    `all` is every in-process role that applies here: the executor, the consumer and the
+    sync, except that the sync is left out when the cold tier is disabled (there is
+    nothing to sync) or the `worker` role is asked for too (it runs the sync). Roles
+    named explicitly are kept as given: `--role sync` without the cold tier stays a
+    configuration error.
+    """
+    roles: list[str] = []
+    for role in requested:
+        if role != "all":
+            roles.append(role)
+            continue
+        for implied in ROLES:
+            if implied == "sync" and not settings.cold_tier_enabled:
+                log.info("not running the sync role: the cold tier is disabled (%s)", _COLD)
+            elif implied == "sync" and WORKER in requested:
+                log.info("not running the in-process sync role: the worker role runs the sync")
+            else:
+                roles.append(implied)
+    return tuple(dict.fromkeys(roles))
+
+
+async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
+    """Run the given roles until SIGINT/SIGTERM, then stop them cleanly."""
+    from cli.sql import start_product_shim
+    from scheduler.service import SchedulerService
+
+    with_worker = WORKER in roles
+    with_api = API in roles
+    roles = [r for r in roles if r not in (WORKER, API)]
+    if with_worker and "sync" in roles:
+        raise ConfigError("run either the `worker` role or the in-process `sync` role, not both")
+    if with_worker and not settings.cold_tier_enabled:
+        raise ConfigError("the worker role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
+    service = SchedulerService(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start(roles)
+    shim = start_product_shim(settings)
+    worker = worker_done = server = serving = None
+    try:
+        running: set[asyncio.Task[None]] = set()
+        if roles:
+            running.add(asyncio.create_task(service.wait()))
+        if with_worker:
+            from workflows.worker import start_worker
+
+            assert service.cold_ops is not None
+            worker = await start_worker(settings, service.cold_ops)
+            worker_done = asyncio.create_task(worker.run())
+            running.add(worker_done)
+        if with_api:
+            from api.server import build_server
+
+            server = build_server(settings, service, worker.client if worker else None)
+            serving = asyncio.create_task(server.serve())
+            running.add(serving)
+            log.info("HTTP API on http://%s:%d", settings.api_host, settings.api_port)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({*running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in running:
+            if task.done():
+                task.result()  # a role died: surface its error
+        stopped.cancel()
+        if server is not None and serving is not None:
+            server.should_exit = True  # finishes open requests, then serve() returns
+            await serving
+        for task in running - {worker_done, serving}:
+            task.cancel()
+    finally:
+        log.info("stopping")
+        if server is not None:
+            server.should_exit = True
+        if worker is not None and worker_done is not None and not worker_done.done():
+            await worker.shutdown()  # lets running activities finish (5 s), then ends run()
+        if shim is not None:
+            shim.close()
+        await service.stop()
