@@ -1,14 +1,17 @@
-"""Kafka clients built from Settings, topic creation, and producer error classification."""
+"""Kafka clients built from Settings, topic creation, producer error classification, and
+the broker liveness probe."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import collect_hosts
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     InvalidTopicError,
@@ -150,3 +153,99 @@ def is_retryable(exc: BaseException) -> bool:
     a glitch must not send good events to the dead-letter topic.
     """
     return not isinstance(exc, _PERMANENT)
+
+
+# --- liveness: is a broker there and answering? -------------------------------------------
+
+# An ApiVersions v0 request. Every Kafka-protocol broker answers it, whatever its version
+# (clients ask it first to learn which versions to speak), and it changes nothing.
+_PROBE_API_VERSIONS = 18
+_PROBE_CORRELATION_ID = 0x5C4ED
+_PROBE_CLIENT_ID = b"hybrid-scheduler"
+_PROBE_HEADER = (
+    struct.pack(">hhih", _PROBE_API_VERSIONS, 0, _PROBE_CORRELATION_ID, len(_PROBE_CLIENT_ID))
+    + _PROBE_CLIENT_ID
+)
+PROBE_REQUEST = struct.pack(">i", len(_PROBE_HEADER)) + _PROBE_HEADER
+PROBE_REPLY_BYTES = 10  # the answer's size, correlation id and error code: all a probe reads
+
+
+def probe_reply_error(reply: bytes) -> str | None:
+    """Why `reply`, the first PROBE_REPLY_BYTES of the answer to PROBE_REQUEST, is not a
+    broker's good answer; None when it is."""
+    size, correlation_id, error_code = struct.unpack(">iih", reply)
+    if size < 6 or correlation_id != _PROBE_CORRELATION_ID:
+        return "answered, but not as a Kafka broker"
+    if error_code:
+        return f"answered ApiVersions with error code {error_code}"
+    return None
+
+
+async def probe_broker(brokers: str | AIOKafkaClient, within: float) -> str | None:
+    """Is a broker there and answering? None if one is, else why not (one line).
+
+    A real round trip, not a TCP connect: a hung broker (stopped, or stuck) still accepts
+    connections, the kernel queues them, but answers nothing. One ApiVersions request goes
+    to every broker at once, on connections of its own; the first good answer ends the
+    probe, and the whole of it takes at most `within` seconds.
+
+    `brokers` is the bootstrap list as KAFKA_BOOTSTRAP_SERVERS gives it, or a client: then
+    its bootstrap brokers and every broker its metadata names. The executor asks this
+    before treating a batch the broker refused as an outage; the health endpoint reports
+    it as the `kafka` component.
+    """
+    try:
+        addresses = _addresses(brokers)
+    except (ValueError, TypeError) as exc:
+        return f"unusable bootstrap servers {brokers!r}: {exc}"
+    if not addresses:
+        return "no bootstrap servers"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    asks = {asyncio.ensure_future(_ask(host, port)): f"{host}:{port}" for host, port in addresses}
+    errors: dict[str, str] = {}
+    pending = set(asks)
+    try:
+        while pending and (left := deadline - loop.time()) > 0:
+            done, pending = await asyncio.wait(
+                pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                failure = task.exception()
+                if failure is None:
+                    return None
+                errors[asks[task]] = str(failure) or type(failure).__name__
+    finally:
+        for task in pending:
+            task.cancel()
+    return "; ".join(
+        f"{address}: {errors.get(address, f'no answer within {within:g} s')}"
+        for address in asks.values()
+    )
+
+
+def _addresses(brokers: str | AIOKafkaClient) -> list[tuple[str, int]]:
+    if isinstance(brokers, str):
+        found = [(host, port) for host, port, _ in collect_hosts(brokers, randomize=False)]
+        return [(host, port) for host, port in found if host]
+    found = [(host, port) for host, port, _ in brokers.hosts]
+    found += sorted((b.host, b.port) for b in brokers.cluster.brokers())
+    return list(dict.fromkeys(found))
+
+
+async def _ask(host: str, port: int) -> None:
+    """One ApiVersions round trip; raises unless the broker answered it well."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(PROBE_REQUEST)
+        await writer.drain()
+        reply = await reader.readexactly(PROBE_REPLY_BYTES)
+    except asyncio.IncompleteReadError as exc:
+        raise ConnectionError("closed the connection without answering") from exc
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    error = probe_reply_error(reply)
+    if error is not None:
+        raise ConnectionError(error)

@@ -20,6 +20,7 @@ from api.errors import Problem, ValidationProblem, error_responses
 from scheduler.cold.analytics import ExecutionSummary, PerformanceMetrics, ScheduleAnalyticsService
 from scheduler.errors import ConfigError, InvalidEvent
 from scheduler.hot.pause import MAX_REASON, PauseState, Scope
+from scheduler.kafka import probe_broker
 from scheduler.models import INT32, TOPIC_PATTERN
 from scheduler.service import SchedulerService
 from workflows.client import run_job
@@ -27,6 +28,8 @@ from workflows.client import run_job
 router = APIRouter(prefix="/api/v1/schedules/monitoring", tags=["monitoring"])
 
 CHECK_TIMEOUT = 2.0
+# Within the check's own bound, so that a broker that does not answer is reported as such.
+KAFKA_PROBE_TIMEOUT = CHECK_TIMEOUT * 0.9
 # The runbook's queue depth thresholds: below `normal` is normal, above `critical` is
 # critical, in between is warning.
 THRESHOLDS = {"redis_pending": (10_000, 100_000), "pending": (100_000, 1_000_000)}
@@ -172,20 +175,11 @@ async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
-async def _kafka_reachable(bootstrap: str) -> None:
-    """A TCP connection to the first reachable bootstrap broker."""
-    errors = []
-    for server in bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            _, writer = await asyncio.open_connection(host or "127.0.0.1", int(port))
-        except (OSError, ValueError) as exc:
-            errors.append(f"{server}: {exc}")
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
-    raise ConnectionError("; ".join(errors))
+async def _kafka_answers(bootstrap: str) -> None:
+    """A broker answers a request (scheduler.kafka.probe_broker, as the executor asks)."""
+    error = await probe_broker(bootstrap, KAFKA_PROBE_TIMEOUT)
+    if error is not None:
+        raise ConnectionError(error)
 
 
 @router.get(
@@ -232,7 +226,7 @@ async def health(service: ServiceDep, settings: SettingsDep, temporal: TemporalD
     clickhouse = service.clickhouse
     if settings.cold_tier_enabled and clickhouse is not None:
         checks["clickhouse"] = clickhouse.ping
-    checks["kafka"] = lambda: _kafka_reachable(settings.kafka_bootstrap_servers)
+    checks["kafka"] = lambda: _kafka_answers(settings.kafka_bootstrap_servers)
     if temporal is not None:
         checks["temporal"] = lambda: temporal.service_client.check_health()
     results = await asyncio.gather(*(_check(p) for p in checks.values()))

@@ -29,7 +29,13 @@ from scheduler.hot.breaker import CircuitBreaker, State
 from scheduler.hot.outcome import Outcome, OutcomeHandler, OutcomeStatus
 from scheduler.hot.produce import BatchProducer, Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
-from scheduler.kafka import is_retryable, is_timeout, is_unavailable, max_request_bytes
+from scheduler.kafka import (
+    is_retryable,
+    is_timeout,
+    is_unavailable,
+    max_request_bytes,
+    probe_broker,
+)
 from scheduler.models import Event
 from scheduler.settings import Settings
 
@@ -367,14 +373,14 @@ class Executor:
             self.breaker.record_success()
         outage = bool(failures) and len(failures) == len(items)
         outage = outage and all(is_unavailable(e) for e in failures)
-        if outage and not await self._broker_reachable():
+        if outage and (down := await self._broker_down()) is not None:
             # The broker is down: not the events' fault, so no attempt is counted. They go
             # back to pending and the breaker stops further claims until a probe succeeds.
             self.breaker.record_failure()
             retry_at = self.clock() + min(cfg.breaker_reset_seconds, cfg.retry_max_seconds)
             for item in items:
                 plan.release.append(Release(item.event.schedule_id, retry_at, False))
-            log.warning("broker unreachable: %d events returned to pending", len(items))
+            log.warning("broker unreachable (%s): %d events returned to pending", down, len(items))
             return
         for item, res in zip(items, results, strict=True):
             if not isinstance(res, BaseException):
@@ -445,15 +451,11 @@ class Executor:
         it meanwhile and no attempt is counted for a slow broker."""
         return self.config.lease_seconds / 2
 
-    async def _broker_reachable(self) -> bool:
-        """A real round trip (a metadata request), not just an open socket: a hung
+    async def _broker_down(self) -> str | None:
+        """Why no broker the producer knows answers a request (None if one does): a real
+        round trip (scheduler.kafka.probe_broker), not just an open socket, since a hung
         broker keeps its connections but answers nothing."""
-        wait = min(5.0, self.config.lease_seconds / 4)
-        try:
-            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), wait)
-        except Exception:
-            return False
-        return True
+        return await probe_broker(self.producer.client, min(5.0, self.config.lease_seconds / 4))
 
     def _outcome(
         self,

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from scheduler.cold.journal import outcome_rows, result_status
 from scheduler.cold.store import RESULT_COLUMNS
+from scheduler.hot import executor as executor_module
 from scheduler.hot.breaker import State
 from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.outcome import Outcome, OutcomeStatus
@@ -63,21 +64,25 @@ class FakeBatches:
         return [self.answer(m) for m in messages]
 
 
-class FakeMetadataClient:
+class FakeClient:
+    """The producer's client, as the liveness probe sees it: answering or not."""
+
     def __init__(self) -> None:
         self.reachable = True
         self.asked = 0
+        self.within: list[float] = []
 
-    async def fetch_all_metadata(self) -> object:
-        self.asked += 1
-        if not self.reachable:
-            raise KafkaConnectionError("no route to host")
-        return object()
+
+async def fake_probe(client: FakeClient, within: float) -> str | None:
+    """scheduler.kafka.probe_broker against the stand-in client."""
+    client.asked += 1
+    client.within.append(within)
+    return None if client.reachable else "127.0.0.1:9092: no answer within 5 s"
 
 
 class FakeProducer:
     def __init__(self) -> None:
-        self.client = FakeMetadataClient()
+        self.client = FakeClient()
 
 
 class Harness:
@@ -128,7 +133,8 @@ class Harness:
 
 
 @pytest.fixture
-def h() -> Harness:
+def h(monkeypatch: pytest.MonkeyPatch) -> Harness:
+    monkeypatch.setattr(executor_module, "probe_broker", fake_probe)
     return Harness(FakeClock(NOW))
 
 
@@ -286,15 +292,18 @@ async def test_an_undeliverable_dead_letter_stays_pending(
 
 
 async def test_an_outage_hands_events_back_uncounted_and_opens_the_breaker(
-    h: Harness,
+    h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     h.batches.answer = lambda m: KafkaConnectionError("refused")
     h.producer.client.reachable = False
-    await h.fire(("a", 0), ("b", 2))
+    with caplog.at_level(logging.WARNING, logger="scheduler.hot.executor"):
+        await h.fire(("a", 0), ("b", 2))
+    assert "broker unreachable (127.0.0.1:9092: no answer within 5 s)" in caplog.text
     # Not the events' fault: no attempt counted, nothing dead-lettered (b is on its last).
     assert h.store.released == [Release("a", NOW + 10.0, False), Release("b", NOW + 10.0, False)]
     assert h.outcomes == [] and h.sent_to(DLQ) == [] and h.store.acked == []
     assert h.producer.client.asked == 1  # a real round trip decided it
+    assert h.producer.client.within == [5.0]  # bounded: min(5 s, a quarter of the lease)
     assert h.executor.breaker.state is State.CLOSED  # threshold 2
     await h.fire(("c", 0))
     assert h.executor.breaker.state is State.OPEN
