@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from scheduler.errors import StartupError
+from scheduler.kafka import PROBE_REPLY_BYTES, PROBE_REQUEST, probe_reply_error
 
 HOST = "127.0.0.1"
 _LOG_TAIL_LINES = 20
@@ -306,26 +306,18 @@ def _redis_answers(port: int) -> Probe:
 
 
 def _kafka_answers(port: int) -> Probe:
-    """An ApiVersions v0 round trip over a plain socket.
-
-    A raw request rather than aiokafka keeps this synchronous and usable from inside a
-    running event loop, and proves more than a TCP connect: the broker parsed a request.
-    """
-    correlation_id = 0x5C4ED
-    client_id = b"hybrid-scheduler"
-    header = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
-    request = struct.pack(">i", len(header)) + header
+    """The request and answer of scheduler.kafka.probe_broker (ApiVersions), over a
+    blocking socket: this must work from inside a running event loop, synchronously."""
 
     def probe(timeout: float) -> bool:
         try:
             with socket.create_connection((HOST, port), timeout=timeout) as sock:
-                sock.sendall(request)
-                (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
-                got_id, error_code = struct.unpack(">ih", _recv_exactly(sock, 6))
-        except (OSError, struct.error):
+                sock.sendall(PROBE_REQUEST)
+                reply = _recv_exactly(sock, PROBE_REPLY_BYTES)
+        except OSError:
             return False
         # The rest of the response (the API version ranges) is not needed.
-        return bool(size >= 6 and got_id == correlation_id and error_code == 0)
+        return probe_reply_error(reply) is None
 
     return probe
 
