@@ -3,14 +3,14 @@
 Methods of `ColdActivities`, built once per worker with the product's clients (the
 `ColdOperations` over ClickHouse and Redis) and registered as bound methods. Each runs
 its operation in bounded rounds, heartbeats between them, and is safe to retry after a
-crash at any point (see scheduler/cold/sync.py and recovery.py). Bad input raises a
-non-retryable ApplicationError; anything else is retried by the workflow's policy.
+crash at any point (see scheduler/cold/sync.py and recovery.py). Inputs and results are
+the dataclasses of scheduler.cold.jobs. Bad input raises a non-retryable
+ApplicationError; anything else is retried by the workflow's policy.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,21 +19,17 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from scheduler import metrics
-from scheduler.cold.operations import ColdOperations
-from scheduler.cold.records import Status, micros
-from workflows.models import (
+from scheduler.cold.jobs import (
     CleanupInput,
-    CleanupOutput,
-    HotCheckOutput,
-    RebuildOutput,
-    RecoverOutput,
+    CleanupResult,
+    HotCheckResult,
+    RebuildResult,
     RecoveryInput,
+    RecoveryResult,
     SyncInput,
-    SyncOutput,
+    SyncResult,
 )
-
-# Only schedules due this far ahead are checked against Redis: nearer ones may be firing.
-HOT_CHECK_MARGIN_SECONDS = 5.0
+from scheduler.cold.operations import ColdOperations
 
 
 def check_sync_input(input: SyncInput) -> None:
@@ -68,9 +64,9 @@ class ColdActivities:
         self.ops = ops
 
     @activity.defn(name="sync_cold_to_hot")
-    async def sync(self, input: SyncInput) -> SyncOutput:
+    async def sync(self, input: SyncInput) -> SyncResult:
         check_sync_input(input)
-        out = SyncOutput(attempt=activity.info().attempt)
+        out = SyncResult(attempt=activity.info().attempt)
         chunk = self.ops.config.sync.batch_size
         with _job("sync"):
             async with heartbeating() as hb:
@@ -82,13 +78,7 @@ class ColdActivities:
                             out.left_for_next_run = True
                             break
                     r = await self.ops.sync(max_events=limit)
-                    out.rounds += 1
-                    out.transferred += r.transferred
-                    out.demoted += r.demoted
-                    out.resolved += r.resolved
-                    out.duplicates += r.duplicates
-                    out.cancelled += r.cancelled
-                    out.seconds += r.seconds
+                    out.add(r)
                     hb.beat(out.rounds, out.transferred)
                     if r.transferred + r.duplicates + r.cancelled < limit:
                         break  # a round that did not fill up: nothing more is due
@@ -97,57 +87,32 @@ class ColdActivities:
         return out
 
     @activity.defn(name="cleanup_finished")
-    async def cleanup(self, input: CleanupInput) -> CleanupOutput:
+    async def cleanup(self, input: CleanupInput) -> CleanupResult:
         with _job("cleanup"):
             async with heartbeating():
-                r = await self.ops.cleanup()
-        return CleanupOutput(
-            removed=dict(r.removed),
-            partitions_dropped=list(r.partitions_dropped),
-            hot_orphans=r.hot_orphans,
-            seconds=r.seconds,
-        )
+                return await self.ops.cleanup()
 
     @activity.defn(name="recover_stuck")
-    async def recover(self, input: RecoveryInput) -> RecoverOutput:
+    async def recover(self, input: RecoveryInput) -> RecoveryResult:
         with _job("recovery"):
             async with heartbeating():
-                r = await self.ops.recover()
-        return RecoverOutput(
-            processing_transferred=r.processing.transferred,
-            processing_requeued=r.processing.requeued,
-            processing_waiting=r.processing.waiting,
-            leases_reaped=r.leases_reaped,
-            seconds=r.seconds,
-        )
+                return await self.ops.recover()
 
     @activity.defn(name="check_hot_tier")
-    async def check_hot(self, input: RecoveryInput) -> HotCheckOutput:
-        """Sample 'transferred' schedules not due yet: each must be in Redis (it cannot
-        have fired); any missing means Redis lost data."""
+    async def check_hot(self, input: RecoveryInput) -> HotCheckResult:
         if input.check_sample < 1:
             raise ApplicationError(
                 f"check_sample must be at least 1 (got {input.check_sample})",
                 type="InvalidInput",
                 non_retryable=True,
             )
-        after = (micros(time.time() + HOT_CHECK_MARGIN_SECONDS), "")
-        rows = await self.ops.cold.in_status(Status.TRANSFERRED, input.check_sample, after=after)
-        copies = await self.ops.hot.events([s.event.schedule_id for s in rows])
-        missing = sum(1 for s in rows if s.event.schedule_id not in copies)
-        return HotCheckOutput(checked=len(rows), missing=missing)
+        return await self.ops.check_hot(input.check_sample)
 
     @activity.defn(name="rebuild_hot_tier")
-    async def rebuild_hot(self, input: RecoveryInput) -> RebuildOutput:
+    async def rebuild_hot(self, input: RecoveryInput) -> RebuildResult:
         with _job("rebuild"):
             async with heartbeating():
-                r = await self.ops.rebuild_hot()
-        return RebuildOutput(
-            restored=r.restored,
-            already_present=r.already_present,
-            cancelled=r.cancelled,
-            seconds=r.seconds,
-        )
+                return await self.ops.rebuild_hot()
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity, for Worker(activities=...)."""

@@ -32,15 +32,13 @@ from scheduler import metrics
 from scheduler.cold import ClickHouse, check_migrations, connect_clickhouse, migrate
 from scheduler.cold.analytics import ScheduleAnalyticsService
 from scheduler.cold.cancel import cancel_schedule
-from scheduler.cold.cleanup import CleanupResult
+from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
 from scheduler.cold.journal import JournalWriter
 from scheduler.cold.maintenance import Maintenance
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.records import Status
-from scheduler.cold.recovery import RebuildResult, RecoveryResult
 from scheduler.cold.status import ScheduleStatus, schedule_status
 from scheduler.cold.store import ColdStore
-from scheduler.cold.sync import SyncResult
 from scheduler.errors import ConfigError, ServiceUnavailable
 from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.keys import Keys

@@ -6,14 +6,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.cold import ColdActivities
-    from workflows.models import CleanupInput, CleanupOutput
+    from scheduler.cold.jobs import CleanupInput, CleanupResult
+    from workflows.models import CLEANUP_WORKFLOW
     from workflows.options import CLEANUP_TIMEOUT, HEARTBEAT_TIMEOUT, RETRY
 
 
-@workflow.defn(name="CleanupWorkflow")
+@workflow.defn(name=CLEANUP_WORKFLOW)
 class CleanupWorkflow:
     @workflow.run
-    async def run(self, input: CleanupInput) -> CleanupOutput:
+    async def run(self, input: CleanupInput) -> CleanupResult:
         return await workflow.execute_activity_method(
             ColdActivities.cleanup,
             input,

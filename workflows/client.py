@@ -3,7 +3,7 @@ manual `sync` and `cleanup`).
 
     client = await connect(settings)
     done = await run_job(client, settings, "sync", wait_seconds=30)
-    done.result      # SyncOutput, or None if it did not finish in time
+    done.result      # SyncResult, or None if it did not finish in time
     done.workflow_id # to look it up later: `temporal workflow show -w <id>`
 """
 
@@ -17,9 +17,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from scheduler.cold.jobs import CleanupInput, RecoveryInput, SyncInput
 from scheduler.settings import Settings
 from workflows.cleanup import CleanupWorkflow
-from workflows.models import CleanupInput, RecoveryInput, SyncInput
 from workflows.recovery import RecoveryWorkflow
 from workflows.sync import SyncWorkflow
 

@@ -8,7 +8,8 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cold import ColdActivities
-    from workflows.models import RecoveryInput, RecoveryOutput
+    from scheduler.cold.jobs import RecoveryInput
+    from workflows.models import RECOVERY_WORKFLOW, RecoveryOutput
     from workflows.options import (
         CHECK_TIMEOUT,
         HEARTBEAT_TIMEOUT,
@@ -17,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-@workflow.defn(name="RecoveryWorkflow")
+@workflow.defn(name=RECOVERY_WORKFLOW)
 class RecoveryWorkflow:
     @workflow.run
     async def run(self, input: RecoveryInput) -> RecoveryOutput:

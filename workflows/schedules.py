@@ -31,9 +31,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from scheduler.cold.jobs import CleanupInput, RecoveryInput, SyncInput
 from scheduler.settings import Settings
 from workflows.cleanup import CleanupWorkflow
-from workflows.models import CleanupInput, RecoveryInput, SyncInput
 from workflows.recovery import RecoveryWorkflow
 from workflows.sync import SyncWorkflow
 

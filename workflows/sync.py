@@ -6,14 +6,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.cold import ColdActivities, check_sync_input
-    from workflows.models import SyncInput, SyncOutput
+    from scheduler.cold.jobs import SyncInput, SyncResult
+    from workflows.models import SYNC_WORKFLOW
     from workflows.options import HEARTBEAT_TIMEOUT, RETRY, SYNC_TIMEOUT
 
 
-@workflow.defn(name="SyncWorkflow")
+@workflow.defn(name=SYNC_WORKFLOW)
 class SyncWorkflow:
     @workflow.run
-    async def run(self, input: SyncInput) -> SyncOutput:
+    async def run(self, input: SyncInput) -> SyncResult:
         check_sync_input(input)  # fails the workflow at once, not after retries
         return await workflow.execute_activity_method(
             ColdActivities.sync,

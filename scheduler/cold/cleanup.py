@@ -13,24 +13,12 @@ Execution results and hourly metrics expire by their tables' TTLs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from scheduler import metrics
+from scheduler.cold.jobs import CleanupResult
 from scheduler.cold.records import FINISHED, micros, tombstone_version
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
-
-
-@dataclass(slots=True)
-class CleanupResult:
-    removed: dict[str, int] = field(default_factory=dict)  # finished schedules, by status
-    partitions_dropped: list[str] = field(default_factory=list)
-    hot_orphans: int = 0
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return sum(self.removed.values()) + self.hot_orphans
 
 
 async def cleanup(

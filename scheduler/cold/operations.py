@@ -4,11 +4,12 @@ in-process maintenance loop and the Temporal activities call.
     ops = ColdOperations(ColdStore(ch), hot, ColdConfig.from_settings(settings))
     await ops.sync()          # SyncResult: transferred, demoted, seconds, ...
     await ops.recover()       # RecoveryResult
+    await ops.check_hot(100)  # HotCheckResult: does Redis hold what ClickHouse says?
     await ops.rebuild_hot()   # RebuildResult
     await ops.cleanup()       # CleanupResult: removed per status, hot orphans
 
-Each returns a small dataclass and works in bounded batches; each is safe to run again
-after a crash. Runs of one operation in this process are serialised.
+Each returns its dataclass of scheduler.cold.jobs, works in bounded batches, and is safe
+to run again after a crash. Runs of one operation in this process are serialised.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from scheduler.cold.cleanup import CleanupResult, cleanup
-from scheduler.cold.recovery import RebuildResult, RecoveryResult, rebuild_hot, recover
+from scheduler.cold.cleanup import cleanup
+from scheduler.cold.jobs import (
+    CleanupResult,
+    HotCheckResult,
+    RebuildResult,
+    RecoveryResult,
+    SyncResult,
+)
+from scheduler.cold.recovery import check_hot, rebuild_hot, recover
 from scheduler.cold.store import ColdStore
-from scheduler.cold.sync import SyncConfig, SyncResult, sync
+from scheduler.cold.sync import SyncConfig, sync
 from scheduler.hot.store import HotStore
 from scheduler.settings import Settings
 
@@ -54,6 +62,9 @@ class ColdOperations:
                 processing_timeout_seconds=self.config.sync.processing_timeout_seconds,
                 batch_size=self.config.sync.batch_size,
             )
+
+    async def check_hot(self, sample: int) -> HotCheckResult:
+        return await check_hot(self.cold, self.hot, sample=sample)
 
     async def rebuild_hot(self) -> RebuildResult:
         async with self._locks["sync"]:

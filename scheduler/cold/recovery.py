@@ -16,36 +16,16 @@ before it stopped. It is resolved by what Redis and the clock say:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from scheduler import metrics
+from scheduler.cold.jobs import HotCheckResult, ProcessingResult, RebuildResult, RecoveryResult
 from scheduler.cold.records import Status, Tier, change_version, micros
 from scheduler.cold.store import START, ColdStore
 from scheduler.cold.transfer import Moved, move_to_hot
 from scheduler.hot.store import HotStore
 
-
-@dataclass(slots=True)
-class ProcessingResult:
-    transferred: int = 0  # were in Redis: marked 'transferred'
-    requeued: int = 0  # put into Redis now
-    waiting: int = 0  # too recent to tell: left for a later run
-
-
-@dataclass(slots=True)
-class RecoveryResult:
-    processing: ProcessingResult
-    leases_reaped: int = 0
-    seconds: float = 0.0
-
-
-@dataclass(slots=True)
-class RebuildResult:
-    restored: int = 0  # put back into Redis
-    already_present: int = 0  # still in Redis: left as they were
-    cancelled: int = 0
-    processing: ProcessingResult | None = None
-    seconds: float = 0.0
+# Only schedules due this far ahead are checked against Redis: nearer ones may be firing.
+HOT_CHECK_MARGIN_SECONDS = 5.0
 
 
 async def resolve_processing(
@@ -114,6 +94,19 @@ async def recover(
     reaped = await hot.reap(now)
     metrics.RECOVERED.labels("lease").inc(reaped)
     return RecoveryResult(processing, reaped, time.perf_counter() - started)
+
+
+async def check_hot(
+    cold: ColdStore, hot: HotStore, *, sample: int, now: float | None = None
+) -> HotCheckResult:
+    """Sample 'transferred' schedules not due yet: each must be in Redis (it cannot have
+    fired); any missing means Redis lost data (then rebuild_hot)."""
+    now = time.time() if now is None else now
+    after = (micros(now + HOT_CHECK_MARGIN_SECONDS), "")
+    rows = await cold.in_status(Status.TRANSFERRED, sample, after=after)
+    copies = await hot.events([s.event.schedule_id for s in rows])
+    missing = sum(1 for s in rows if s.event.schedule_id not in copies)
+    return HotCheckResult(checked=len(rows), missing=missing)
 
 
 async def rebuild_hot(

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from scheduler import metrics
+from scheduler.cold.jobs import SyncResult
 from scheduler.cold.records import Schedule, Status, Tier, change_version, micros, row
 from scheduler.cold.recovery import resolve_processing
 from scheduler.cold.store import START, ColdStore
@@ -54,22 +55,6 @@ class SyncConfig:
         return min(self.transfer_horizon_seconds, self.immediate_horizon_seconds)
 
 
-@dataclass(slots=True)
-class SyncResult:
-    transferred: int = 0  # cold schedules now in Redis
-    demoted: int = 0  # hot schedules moved back to ClickHouse
-    resolved: int = 0  # 'processing' rows of an interrupted run put right
-    duplicates: int = 0  # skipped: Redis holds another schedule under the same id
-    cancelled: int = 0  # cancelled while being moved
-    batches: int = 0
-    seconds: float = 0.0
-
-    @property
-    def moved(self) -> int:
-        """How many schedules this run moved into Redis (the transfers)."""
-        return self.transferred
-
-
 async def sync(
     cold: ColdStore,
     hot: HotStore,
@@ -81,7 +66,7 @@ async def sync(
     """One sync run; `max_events` bounds the transfers of this run (the rest waits)."""
     started = time.perf_counter()
     now = time.time() if now is None else now
-    result = SyncResult()
+    result = SyncResult(rounds=1)
     until = micros(now + config.window_seconds)
     recovered = await resolve_processing(
         cold,

@@ -12,13 +12,13 @@ from conftest import eventually
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from scheduler.cold.jobs import SyncResult
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
 from scheduler.runtime.services import _temporal_cli
 from scheduler.settings import Settings
-from workflows.models import SyncOutput
 from workflows.schedules import SYNC_ID, ensure_schedules
 
 
@@ -45,7 +45,7 @@ async def test_temporal_workflow_start_with_empty_input(
         "--type", "SyncWorkflow", "--input", "{}", "--workflow-id", wid,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
-    out = await client.get_workflow_handle(wid, result_type=SyncOutput).result()
+    out = await client.get_workflow_handle(wid, result_type=SyncResult).result()
     assert out.transferred == 3
     shown = await asyncio.to_thread(temporal, orch_settings, "workflow", "show", "-w", wid)
     assert shown.returncode == 0 and "Completed" in shown.stdout, shown.stdout

@@ -16,12 +16,12 @@ from temporalio.exceptions import ActivityError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
 from scheduler.cold import ServerClickHouse
+from scheduler.cold.jobs import SyncInput
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.runtime.services import free_port
 from scheduler.settings import Settings
-from workflows.models import SyncInput
 from workflows.options import RETRY
 from workflows.sync import SyncWorkflow
 from workflows.worker import build_worker

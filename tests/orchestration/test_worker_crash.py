@@ -20,12 +20,12 @@ from temporalio.client import Client
 
 from scheduler.cold import ClickHouse
 from scheduler.cold.http_shim import HttpShim
+from scheduler.cold.jobs import SyncInput, SyncResult
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
 from scheduler.settings import Settings
-from workflows.models import SyncInput, SyncOutput
 from workflows.sync import SyncWorkflow
 
 N = 4000
@@ -112,7 +112,7 @@ async def test_sigkill_mid_sync_retries_on_the_other_worker(
     workers[pid].wait()  # type: ignore[index]
 
     out = await asyncio.wait_for(handle.result(), 90)
-    assert isinstance(out, SyncOutput)
+    assert isinstance(out, SyncResult)
     assert out.attempt == 2  # the retry, on the surviving worker
     assert (await hot.counts())["pending"] == N  # each schedule once in Redis
     statuses = await cold.count_by_status(list(Status))

@@ -12,13 +12,14 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from scheduler.cold.jobs import RecoveryInput, SyncInput, SyncResult
 from scheduler.cold.records import FIRST_VERSION, OUTCOME_BAND, Status, Tier, micros, row
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
 from scheduler.settings import Settings
 from workflows.client import run_job
-from workflows.models import RecoveryInput, RecoveryOutput, SyncInput, SyncOutput
+from workflows.models import RecoveryOutput
 from workflows.sync import SyncWorkflow
 
 DAY = 86400.0
@@ -47,7 +48,7 @@ async def test_sync_moves_due_cold_events_into_redis(
     done = await run_job(client, orch_settings, "sync", wait_seconds=30)
     assert done.finished and done.workflow_id == "schedules-sync-manual"
     out = done.result
-    assert isinstance(out, SyncOutput)
+    assert isinstance(out, SyncResult)
     assert (out.transferred, out.rounds, out.left_for_next_run) == (250, 3, False)
     assert out.attempt == 1 and out.seconds > 0
     assert await statuses(cold) == {"transferred": 250, "pending": 5}
