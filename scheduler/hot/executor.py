@@ -28,7 +28,7 @@ from scheduler.hot.backoff import Outage, retry_delay
 from scheduler.hot.breaker import CircuitBreaker, State
 from scheduler.hot.outcome import Outcome, OutcomeHandler, OutcomeStatus
 from scheduler.hot.produce import BatchProducer, Message, Result
-from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release
+from scheduler.hot.store import Claimed, ClaimedBatch, HotStore, Release, Unreadable
 from scheduler.kafka import (
     is_retryable,
     is_timeout,
@@ -300,6 +300,8 @@ class Executor:
         now = self.clock()
         plan = _Plan(claimed_at=now)
         sending: list[Claimed] = []
+        if batch.unreadable:
+            await self._dead_letter_unreadable(batch.unreadable, plan)
         for item in batch.items:
             ev = item.event
             if item.attempts >= cfg.max_attempts:
@@ -444,6 +446,35 @@ class Executor:
                         timed_out,
                     )
                 )
+
+    async def _dead_letter_unreadable(self, found: list[Unreadable], plan: _Plan) -> None:
+        """Payloads that are not events (corrupt, or written by something else) go to the
+        dead-letter topic as stored, and are forgotten; if even that fails they wait
+        for the longest backoff, like any event the dead-letter topic refuses."""
+        messages = [
+            Message(
+                self.config.dead_letter_topic,
+                u.schedule_id.encode(),
+                u.payload,
+                [
+                    ("schedule_id", u.schedule_id.encode()),
+                    ("x-dlq-stage", b"publish"),
+                    ("x-dlq-reason", b"unreadable_payload"),
+                    ("x-dlq-error", u.error.encode()[:1024]),
+                ],
+            )
+            for u in found
+        ]
+        results = await self.batches.produce(messages, self._produce_timeout())
+        later = self.clock() + self.config.retry_max_seconds
+        for u, res in zip(found, results, strict=True):
+            if isinstance(res, BaseException):
+                log.error("dead-lettering unreadable %s failed (%s)", u.schedule_id, res)
+                plan.release.append(Release(u.schedule_id, later, False))
+            else:
+                log.error("dead-lettered %s: %s", u.schedule_id, u.error)
+                metrics.DEAD_LETTERS.labels("publish").inc()
+                plan.ack.append(u.schedule_id)
 
     def _produce_timeout(self) -> float:
         """Half the lease for producing, a quarter for the reachability probe: a batch

@@ -8,7 +8,7 @@ import enum
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
 
@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from scheduler import codec
-from scheduler.errors import ServiceUnavailable
+from scheduler.errors import SchedulerError, ServiceUnavailable
 from scheduler.hot.keys import Keys
 from scheduler.models import Event
 
@@ -54,6 +54,15 @@ class ClaimedBatch:
     items: list[Claimed]
     # Nothing was claimed (or held aside) because a pause applies: poll, do not spin.
     blocked: bool = False
+    # Claimed ids whose stored payload is not one (corrupt, or written by someone else).
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    schedule_id: str
+    payload: bytes  # as stored
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,11 +185,14 @@ class HotStore:
             keys=k.script_keys,
             args=[k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP],
         )
-        items = []
+        batch = ClaimedBatch(int(raw[0]), [], blocked=bool(raw[1]))
         for i in range(2, len(raw), 3):
             sid = raw[i].decode()
-            items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
-        return ClaimedBatch(int(raw[0]), items, blocked=bool(raw[1]))
+            try:
+                batch.items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
+            except SchedulerError as exc:  # one bad value must not stall the others
+                batch.unreadable.append(Unreadable(sid, bytes(raw[i + 1]), str(exc)))
+        return batch
 
     async def ack(self, token: int, schedule_ids: Iterable[str]) -> int:
         """Forget delivered events whose lease `token` still holds; returns how many."""

@@ -255,3 +255,27 @@ async def test_broker_outage_opens_the_breaker_and_loses_nothing(
     finally:
         broker.process.send_signal(signal.SIGCONT)
         broker.stop()
+
+
+async def test_an_unreadable_payload_is_dead_lettered_and_does_not_stall_its_batch(
+    settings: Settings, hot: HotStore, start_executor, drained, read_topic, uid: str
+) -> None:
+    """A payload that is not one (an operator's HSET, a foreign writer) is published raw
+    to the dead-letter topic and forgotten; the events claimed with it fire."""
+    topic = f"target-{uid}"
+    await ensure_topics(settings, [topic, settings.dead_letter_topic])
+    now = time.time()
+    await hot.schedule([event(f"ok-{i}", topic, now - 1) for i in range(3)])
+    garbage = b"\xc1not msgpack"
+    await hot.redis.hset(hot.keys.payloads, "bad-1", garbage)
+    await hot.redis.zadd(hot.keys.scheduled, {"bad-1": now - 2})
+    target, dlq = await read_topic(topic), await read_topic(settings.dead_letter_topic)
+    await start_executor()
+    fired = await target.read(3, timeout=20)
+    assert sorted(m.value for m in fired) == [b"body-ok-0", b"body-ok-1", b"body-ok-2"]
+    (dead,) = await dlq.read(1, timeout=20)
+    assert dead.value == garbage
+    headers = dict(dead.headers)
+    assert headers["schedule_id"] == b"bad-1"
+    assert headers["x-dlq-reason"] == b"unreadable_payload"
+    assert await drained()
