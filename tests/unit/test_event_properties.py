@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from scheduler.errors import InvalidEvent
 from scheduler.ingest.envelope import parse_envelope
-from scheduler.models import Event, Limits, parse_request, to_event
+from scheduler.models import Event, Limits, _finite, parse_request, to_event
 
 NOW = 1_700_000_000.0
 # Every code point, lone surrogates and control characters included.
@@ -66,16 +65,6 @@ def _record(value: bytes) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         "delayed", 0, 1, int(NOW * 1000), 0, None, value, None, -1, len(value), []
     )
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    return True
 
 
 def _check_accepted(data: dict[str, Any], ev: Event) -> None:
