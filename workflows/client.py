@@ -5,6 +5,9 @@ manual `sync` and `cleanup`).
     done = await run_job(client, settings, "sync", wait_seconds=30)
     done.result      # SyncResult, or None if it did not finish in time
     done.workflow_id # to look it up later: `temporal workflow show -w <id>`
+
+Workflows are started by name, so this imports neither the workflows nor, through them,
+the activities: a process that only starts jobs (the HTTP API) loads just the client.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from scheduler.cold.jobs import CleanupInput, RecoveryInput, SyncInput
+from scheduler.cold.jobs import (
+    CleanupInput,
+    CleanupResult,
+    RecoveryInput,
+    SyncInput,
+    SyncResult,
+)
 from scheduler.settings import Settings
-from workflows.cleanup import CleanupWorkflow
-from workflows.recovery import RecoveryWorkflow
-from workflows.sync import SyncWorkflow
+from workflows.models import CLEANUP_WORKFLOW, RECOVERY_WORKFLOW, SYNC_WORKFLOW, RecoveryOutput
 
 # A Prometheus endpoint can be bound once per process, so its Runtime is made once per
 # port and shared by every client of this process (a process resource, not a client).
@@ -46,10 +53,11 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-JOBS: dict[str, tuple[Any, type]] = {
-    "sync": (SyncWorkflow.run, SyncInput),
-    "cleanup": (CleanupWorkflow.run, CleanupInput),
-    "recovery": (RecoveryWorkflow.run, RecoveryInput),
+# job: (workflow name, its input, its result)
+JOBS: dict[str, tuple[str, type, type]] = {
+    "sync": (SYNC_WORKFLOW, SyncInput, SyncResult),
+    "cleanup": (CLEANUP_WORKFLOW, CleanupInput, CleanupResult),
+    "recovery": (RECOVERY_WORKFLOW, RecoveryInput, RecoveryOutput),
 }
 
 
@@ -73,13 +81,14 @@ async def run_job(
     temporalio.client.WorkflowFailureError."""
     if job not in JOBS:
         raise ValueError(f"unknown job {job!r}; choose from {sorted(JOBS)}")
-    run, input_type = JOBS[job]
+    workflow, input_type, result_type = JOBS[job]
     handle = await client.start_workflow(
-        run,
+        workflow,
         input_type() if arg is None else arg,
         id=f"schedules-{job}-manual",
         task_queue=settings.temporal_task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=result_type,
     )
     try:
         result = await asyncio.wait_for(handle.result(), wait_seconds)

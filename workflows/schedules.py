@@ -33,9 +33,7 @@ from temporalio.client import (
 
 from scheduler.cold.jobs import CleanupInput, RecoveryInput, SyncInput
 from scheduler.settings import Settings
-from workflows.cleanup import CleanupWorkflow
-from workflows.recovery import RecoveryWorkflow
-from workflows.sync import SyncWorkflow
+from workflows.models import CLEANUP_WORKFLOW, RECOVERY_WORKFLOW, SYNC_WORKFLOW
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,7 @@ def job_schedules(settings: Settings) -> list[JobSchedule]:
     return [
         JobSchedule(
             SYNC_ID,
-            "SyncWorkflow",
+            SYNC_WORKFLOW,
             SyncInput(),
             secs(settings.clickhouse_sync_interval),
             # A sync asked for while one runs happens right after it: the one running
@@ -69,14 +67,14 @@ def job_schedules(settings: Settings) -> list[JobSchedule]:
         ),
         JobSchedule(
             CLEANUP_ID,
-            "CleanupWorkflow",
+            CLEANUP_WORKFLOW,
             CleanupInput(),
             secs(settings.temporal_cleanup_interval),
             ScheduleOverlapPolicy.SKIP,
         ),
         JobSchedule(
             RECOVERY_ID,
-            "RecoveryWorkflow",
+            RECOVERY_WORKFLOW,
             RecoveryInput(),
             secs(settings.recovery_interval),
             ScheduleOverlapPolicy.SKIP,
@@ -84,17 +82,10 @@ def job_schedules(settings: Settings) -> list[JobSchedule]:
     ]
 
 
-_WORKFLOWS = {
-    "SyncWorkflow": SyncWorkflow.run,
-    "CleanupWorkflow": CleanupWorkflow.run,
-    "RecoveryWorkflow": RecoveryWorkflow.run,
-}
-
-
 def build_schedule(job: JobSchedule, settings: Settings) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            _WORKFLOWS[job.workflow],  # type: ignore[arg-type]
+            job.workflow,  # by name: the client side imports no workflow code
             job.input,
             id=f"{job.id}-run",  # Temporal appends the scheduled time
             task_queue=settings.temporal_task_queue,
