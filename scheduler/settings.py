@@ -1,14 +1,16 @@
 """All configuration, read once from the environment by each entry point.
 
-Names and defaults follow the design doc (004). Nothing imports a settings singleton:
-entry points build `Settings()` and pass it down.
+Every setting's environment variable, default, bounds and description are here and
+nowhere else: the smaller config objects (ExecutorConfig, SyncConfig, ColdConfig, Limits)
+are built from Settings and have no defaults of their own. Nothing imports a settings
+singleton: entry points build `Settings()` and pass it down.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,11 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from scheduler.errors import ConfigError
 
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-def env(name: str, default: object, **kw: object) -> object:
-    """A field read from exactly the environment variable `name` (case-insensitive)."""
-    return Field(default, validation_alias=AliasChoices(name), **kw)  # type: ignore[call-overload]
 
 
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -32,317 +29,335 @@ class Settings(BaseSettings):
     )
 
     # --- tiers (design doc names) ---------------------------------------------------
-    immediate_horizon_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_IMMEDIATE_HORIZON_SECONDS",
+    immediate_horizon_seconds: PositiveSeconds = Field(
         86400,
+        validation_alias=AliasChoices("SCHEDULES_IMMEDIATE_HORIZON_SECONDS"),
         description="Events due within this many seconds go to the Redis hot tier.",
     )
-    transfer_horizon_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_TRANSFER_HORIZON_SECONDS",
+    transfer_horizon_seconds: PositiveSeconds = Field(
         3600,
+        validation_alias=AliasChoices("SCHEDULES_TRANSFER_HORIZON_SECONDS"),
         description="The sync moves cold events due within this many seconds into Redis.",
     )
-    clickhouse_sync_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL", 300, description="Seconds between syncs."
+    clickhouse_sync_interval: PositiveSeconds = Field(
+        300,
+        validation_alias=AliasChoices("SCHEDULES_CLICKHOUSE_SYNC_INTERVAL"),
+        description="Seconds between syncs.",
     )
-    redis_processing_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_REDIS_PROCESSING_INTERVAL",
+    redis_processing_interval: PositiveSeconds = Field(
         5,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_PROCESSING_INTERVAL"),
         description="Longest idle wait of the executor; it wakes earlier for due events.",
     )
-    execution_history_ttl_days: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTION_HISTORY_TTL_DAYS",
+    execution_history_ttl_days: int = Field(
         90,
+        validation_alias=AliasChoices("SCHEDULES_EXECUTION_HISTORY_TTL_DAYS"),
         ge=1,
         description="Days execution results are kept in ClickHouse (table TTL).",
     )
-    analytics_enabled: bool = env(
-        "SCHEDULES_ANALYTICS_ENABLED",
+    analytics_enabled: bool = Field(
         True,
+        validation_alias=AliasChoices("SCHEDULES_ANALYTICS_ENABLED"),
         description="Record every execution outcome in schedule_execution_results.",
-    )  # type: ignore[assignment]
-    analytics_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_ANALYTICS_BATCH_SIZE",
+    )
+    analytics_batch_size: int = Field(
         1000,
+        validation_alias=AliasChoices("SCHEDULES_ANALYTICS_BATCH_SIZE"),
         ge=1,
         le=1_000_000,
         description="Journal and execution rows per ClickHouse insert.",
     )
-    analytics_flush_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_ANALYTICS_FLUSH_INTERVAL",
+    analytics_flush_interval: PositiveSeconds = Field(
         2,
+        validation_alias=AliasChoices("SCHEDULES_ANALYTICS_FLUSH_INTERVAL"),
         description="Longest wait before buffered journal and execution rows are written.",
     )
 
     # --- cold tier (ClickHouse) -------------------------------------------------------
-    cold_tier_enabled: bool = env(  # type: ignore[assignment]
-        "SCHEDULES_COLD_TIER_ENABLED",
+    cold_tier_enabled: bool = Field(
         True,
+        validation_alias=AliasChoices("SCHEDULES_COLD_TIER_ENABLED"),
         description="false = Redis only: no ClickHouse, events beyond the horizon refused.",
     )
-    clickhouse_database: str | None = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_DATABASE",
+    clickhouse_database: str | None = Field(
         None,
+        validation_alias=AliasChoices("SCHEDULES_CLICKHOUSE_DATABASE"),
         description="Database to use; unset = the one in CLICKHOUSE_URL, else 'default'.",
     )
-    clickhouse_auto_migrate: bool = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_AUTO_MIGRATE",
+    clickhouse_auto_migrate: bool = Field(
         False,
+        validation_alias=AliasChoices("SCHEDULES_CLICKHOUSE_AUTO_MIGRATE"),
         description="Apply pending migrations at start-up (`dev` does) instead of refusing.",
     )
-    clickhouse_shim_port: int = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_SHIM_PORT",
+    clickhouse_shim_port: int = Field(
         8123,
+        validation_alias=AliasChoices("SCHEDULES_CLICKHOUSE_SHIM_PORT"),
         ge=0,
         le=65535,
         description="Loopback port of the read-only SQL endpoint over the embedded engine "
         "(`hybrid-scheduler sql` uses it); 0 = none.",
     )
-    sync_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_SYNC_BATCH_SIZE",
+    sync_batch_size: int = Field(
         10_000,
+        validation_alias=AliasChoices("SCHEDULES_SYNC_BATCH_SIZE"),
         ge=1,
         le=1_000_000,
         description="Cold schedules moved into Redis per sync round.",
     )
-    processing_timeout_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_PROCESSING_TIMEOUT_SECONDS",
+    processing_timeout_seconds: PositiveSeconds = Field(
         600,
+        validation_alias=AliasChoices("SCHEDULES_PROCESSING_TIMEOUT_SECONDS"),
         description="A cold schedule 'processing' this long is stuck; recovery resolves it.",
     )
-    schedule_retention_days: int = env(  # type: ignore[assignment]
-        "SCHEDULES_SCHEDULE_RETENTION_DAYS",
+    schedule_retention_days: int = Field(
         30,
+        validation_alias=AliasChoices("SCHEDULES_SCHEDULE_RETENTION_DAYS"),
         ge=1,
         description="Finished schedules (executed, skipped, error, cancelled) kept this long.",
     )
-    cleanup_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_CLEANUP_INTERVAL", 3600, description="Seconds between cleanups (sync role)."
+    cleanup_interval: PositiveSeconds = Field(
+        3600,
+        validation_alias=AliasChoices("SCHEDULES_CLEANUP_INTERVAL"),
+        description="Seconds between cleanups (sync role).",
     )
 
     # --- connections (unset = embedded service started by `hybrid-scheduler dev`) ------
-    redis_url: str = env(
-        "REDIS_URL",
+    redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL"),
         description="Redis of the hot tier (`dev` starts one when unset).",
-    )  # type: ignore[assignment]
-    kafka_bootstrap_servers: str = env(  # type: ignore[assignment]
-        "KAFKA_BOOTSTRAP_SERVERS",
+    )
+    kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"),
         description="Kafka brokers, host:port[,host:port] (`dev` starts Tansu when unset).",
     )
-    clickhouse_url: str | None = env(  # type: ignore[assignment]
-        "CLICKHOUSE_URL",
+    clickhouse_url: str | None = Field(
         None,
+        validation_alias=AliasChoices("CLICKHOUSE_URL"),
         description="http(s)://user:pass@host:port/db of a ClickHouse server; unset = embedded.",
     )
-    clickhouse_path: Path = env(  # type: ignore[assignment]
-        "SCHEDULES_CLICKHOUSE_PATH",
+    clickhouse_path: Path = Field(
         Path(".dev/clickhouse"),
+        validation_alias=AliasChoices("SCHEDULES_CLICKHOUSE_PATH"),
         description="Data directory of the embedded ClickHouse engine (chdb).",
     )
-    temporal_address: str = env(
-        "TEMPORAL_ADDRESS",
+    temporal_address: str = Field(
         "127.0.0.1:7233",
+        validation_alias=AliasChoices("TEMPORAL_ADDRESS"),
         description="Temporal frontend host:port (`dev` starts the dev server when unset).",
-    )  # type: ignore[assignment]
-    temporal_namespace: str = env(
-        "TEMPORAL_NAMESPACE",
+    )
+    temporal_namespace: str = Field(
         "default",
+        validation_alias=AliasChoices("TEMPORAL_NAMESPACE"),
         description="Temporal namespace of the workflows and schedules.",
-    )  # type: ignore[assignment]
-    temporal_task_queue: str = env(  # type: ignore[assignment]
-        "SCHEDULES_TEMPORAL_TASK_QUEUE",
+    )
+    temporal_task_queue: str = Field(
         "schedules",
+        validation_alias=AliasChoices("SCHEDULES_TEMPORAL_TASK_QUEUE"),
         description="Task queue of the sync, cleanup and recovery workflows.",
     )
-    recovery_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_RECOVERY_INTERVAL",
+    recovery_interval: PositiveSeconds = Field(
         60,
+        validation_alias=AliasChoices("SCHEDULES_RECOVERY_INTERVAL"),
         description="Seconds between runs of the Temporal schedule `schedules-recovery`.",
     )
-    temporal_cleanup_interval: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_TEMPORAL_CLEANUP_INTERVAL",
+    temporal_cleanup_interval: PositiveSeconds = Field(
         86400,
+        validation_alias=AliasChoices("SCHEDULES_TEMPORAL_CLEANUP_INTERVAL"),
         description="Seconds between runs of the Temporal schedule `schedules-cleanup` "
         "(SCHEDULES_CLEANUP_INTERVAL is the in-process sync role's).",
     )
-    temporal_catchup_window: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_TEMPORAL_CATCHUP_WINDOW",
+    temporal_catchup_window: PositiveSeconds = Field(
         60,
+        validation_alias=AliasChoices("SCHEDULES_TEMPORAL_CATCHUP_WINDOW"),
         ge=10,
         description="Runs of the Temporal schedules missed (Temporal down) for longer "
         "than this are skipped, not made up.",
     )
-    temporal_metrics_port: int = env(  # type: ignore[assignment]
-        "SCHEDULES_TEMPORAL_METRICS_PORT",
+    temporal_metrics_port: int = Field(
         0,
+        validation_alias=AliasChoices("SCHEDULES_TEMPORAL_METRICS_PORT"),
         ge=0,
         le=65535,
         description="Port of the worker's Prometheus endpoint for Temporal SDK metrics "
         "(http://host:port/metrics); 0 = none.",
     )
-    api_host: str = env(
-        "SCHEDULES_API_HOST",
+    api_host: str = Field(
         "127.0.0.1",
+        validation_alias=AliasChoices("SCHEDULES_API_HOST"),
         description="Interface the HTTP API listens on.",
-    )  # type: ignore[assignment]
-    api_port: int = env(
-        "SCHEDULES_API_PORT", 8000, ge=1, le=65535, description="Port of the HTTP API."
-    )  # type: ignore[assignment]
-    api_token: str | None = env(  # type: ignore[assignment]
-        "SCHEDULES_API_TOKEN",
+    )
+    api_port: int = Field(
+        8000,
+        validation_alias=AliasChoices("SCHEDULES_API_PORT"),
+        ge=1,
+        le=65535,
+        description="Port of the HTTP API.",
+    )
+    api_token: str | None = Field(
         None,
+        validation_alias=AliasChoices("SCHEDULES_API_TOKEN"),
         description="When set, mutating HTTP endpoints need `Authorization: Bearer <token>` "
         "(health and metrics stay open).",
     )
-    api_max_batch: int = env(  # type: ignore[assignment]
-        "SCHEDULES_API_MAX_BATCH",
+    api_max_batch: int = Field(
         1000,
+        validation_alias=AliasChoices("SCHEDULES_API_MAX_BATCH"),
         ge=1,
         le=100_000,
         description="Most events one POST /api/v1/schedules/batch may carry.",
     )
-    api_max_request_bytes: int = env(  # type: ignore[assignment]
-        "SCHEDULES_API_MAX_REQUEST_BYTES",
+    api_max_request_bytes: int = Field(
         16_777_216,
+        validation_alias=AliasChoices("SCHEDULES_API_MAX_REQUEST_BYTES"),
         ge=1,
         description="Largest HTTP request body; larger ones get 413.",
     )
-    api_job_wait_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_API_JOB_WAIT_SECONDS",
+    api_job_wait_seconds: PositiveSeconds = Field(
         30,
+        validation_alias=AliasChoices("SCHEDULES_API_JOB_WAIT_SECONDS"),
         description="How long POST .../monitoring/sync and /cleanup wait for the Temporal "
         "workflow before answering 202 with its workflow id.",
     )
 
     # --- Kafka ------------------------------------------------------------------------
-    delayed_topic: str = env(
-        "KAFKA_DELAYED_TOPIC_NAME",
+    delayed_topic: str = Field(
         "delayed_events",
+        validation_alias=AliasChoices("KAFKA_DELAYED_TOPIC_NAME"),
         description="Topic services put scheduling envelopes on.",
-    )  # type: ignore[assignment]
-    dead_letter_topic: str = env(  # type: ignore[assignment]
-        "KAFKA_DEAD_LETTER_TOPIC_NAME",
+    )
+    dead_letter_topic: str = Field(
         "delayed_events.dlq",
+        validation_alias=AliasChoices("KAFKA_DEAD_LETTER_TOPIC_NAME"),
         description="Topic for invalid envelopes and undeliverable events (reason in headers).",
     )
-    consumer_group: str = env(  # type: ignore[assignment]
-        "KAFKA_CONSUMER_GROUP",
+    consumer_group: str = Field(
         "hybrid-scheduler",
+        validation_alias=AliasChoices("KAFKA_CONSUMER_GROUP"),
         description="Consumer group of the delayed-topic consumers.",
     )
-    kafka_idempotent_producer: bool | None = env(  # type: ignore[assignment]
-        "KAFKA_IDEMPOTENT_PRODUCER",
+    kafka_idempotent_producer: bool | None = Field(
         None,
+        validation_alias=AliasChoices("KAFKA_IDEMPOTENT_PRODUCER"),
         description="Unset = on, except for the embedded broker, which does not support it.",
     )
-    kafka_request_timeout_ms: int = env(  # type: ignore[assignment]
-        "KAFKA_REQUEST_TIMEOUT_MS",
+    kafka_request_timeout_ms: int = Field(
         10_000,
+        validation_alias=AliasChoices("KAFKA_REQUEST_TIMEOUT_MS"),
         ge=100,
         description="Kafka request timeout; the lease must be at least twice this.",
     )
-    kafka_linger_ms: int = env(
-        "KAFKA_LINGER_MS",
+    kafka_linger_ms: int = Field(
         2,
+        validation_alias=AliasChoices("KAFKA_LINGER_MS"),
         ge=0,
         le=1000,
         description="Producer linger: how long a record batch may wait to fill.",
-    )  # type: ignore[assignment]
-    ingest_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_INGEST_BATCH_SIZE",
+    )
+    ingest_batch_size: int = Field(
         2000,
+        validation_alias=AliasChoices("SCHEDULES_INGEST_BATCH_SIZE"),
         ge=1,
         le=100_000,
         description="Messages per consumed batch (one store and one commit each).",
     )
 
     # --- hot tier / executor ----------------------------------------------------------
-    redis_key_prefix: str = env(
-        "SCHEDULES_REDIS_KEY_PREFIX",
+    redis_key_prefix: str = Field(
         "",
+        validation_alias=AliasChoices("SCHEDULES_REDIS_KEY_PREFIX"),
         description="Prefix of every Redis key (isolates deployments sharing a Redis).",
-    )  # type: ignore[assignment]
-    executor_batch_size: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTOR_BATCH_SIZE",
+    )
+    executor_batch_size: int = Field(
         500,
+        validation_alias=AliasChoices("SCHEDULES_EXECUTOR_BATCH_SIZE"),
         ge=1,
         le=5000,
         description="Events claimed per executor batch (one Lua call).",
     )
-    executor_concurrent_batches: int = env(  # type: ignore[assignment]
-        "SCHEDULES_EXECUTOR_CONCURRENT_BATCHES",
+    executor_concurrent_batches: int = Field(
         4,
+        validation_alias=AliasChoices("SCHEDULES_EXECUTOR_CONCURRENT_BATCHES"),
         ge=1,
         le=64,
         description="Batches an executor has in flight at once.",
     )
-    lease_seconds: PositiveSeconds = env(
-        "SCHEDULES_LEASE_SECONDS",
+    lease_seconds: PositiveSeconds = Field(
         30,
+        validation_alias=AliasChoices("SCHEDULES_LEASE_SECONDS"),
         description="Lease on claimed events; expired leases fire again elsewhere.",
-    )  # type: ignore[assignment]
-    max_attempts: int = env(
-        "SCHEDULES_MAX_ATTEMPTS",
+    )
+    max_attempts: int = Field(
         5,
+        validation_alias=AliasChoices("SCHEDULES_MAX_ATTEMPTS"),
         ge=1,
         le=100,
         description="Delivery attempts before an event is dead-lettered.",
-    )  # type: ignore[assignment]
-    retry_base_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_RETRY_BASE_SECONDS",
+    )
+    retry_base_seconds: PositiveSeconds = Field(
         1,
+        validation_alias=AliasChoices("SCHEDULES_RETRY_BASE_SECONDS"),
         description="First retry delay (exponential backoff, equal jitter).",
     )
-    retry_max_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_RETRY_MAX_SECONDS", 300, description="Longest retry delay."
+    retry_max_seconds: PositiveSeconds = Field(
+        300,
+        validation_alias=AliasChoices("SCHEDULES_RETRY_MAX_SECONDS"),
+        description="Longest retry delay.",
     )
-    breaker_failure_threshold: int = env(  # type: ignore[assignment]
-        "SCHEDULES_BREAKER_FAILURE_THRESHOLD",
+    breaker_failure_threshold: int = Field(
         5,
+        validation_alias=AliasChoices("SCHEDULES_BREAKER_FAILURE_THRESHOLD"),
         ge=1,
         description="Batches failed on an unreachable broker before the breaker opens.",
     )
-    breaker_reset_seconds: PositiveSeconds = env(  # type: ignore[assignment]
-        "SCHEDULES_BREAKER_RESET_SECONDS",
+    breaker_reset_seconds: PositiveSeconds = Field(
         10,
+        validation_alias=AliasChoices("SCHEDULES_BREAKER_RESET_SECONDS"),
         description="How long the open breaker stops claims before probing.",
     )
-    default_max_delay_seconds: int = env(  # type: ignore[assignment]
-        "SCHEDULES_DEFAULT_MAX_DELAY_SECONDS",
+    default_max_delay_seconds: int = Field(
         86400,
+        validation_alias=AliasChoices("SCHEDULES_DEFAULT_MAX_DELAY_SECONDS"),
         ge=0,
         description="max_delay_seconds of events that do not set it.",
     )
 
     # --- input limits -----------------------------------------------------------------
-    max_body_bytes: int = env(
-        "SCHEDULES_MAX_BODY_BYTES", 1_048_576, ge=1, description="Largest accepted body."
-    )  # type: ignore[assignment]
-    max_headers: int = env(
-        "SCHEDULES_MAX_HEADERS", 64, ge=0, description="Most headers an event may carry."
-    )  # type: ignore[assignment]
-    max_header_bytes: int = env(
-        "SCHEDULES_MAX_HEADER_BYTES",
+    max_body_bytes: int = Field(
+        1_048_576,
+        validation_alias=AliasChoices("SCHEDULES_MAX_BODY_BYTES"),
+        ge=1,
+        description="Largest accepted body.",
+    )
+    max_headers: int = Field(
+        64,
+        validation_alias=AliasChoices("SCHEDULES_MAX_HEADERS"),
+        ge=0,
+        description="Most headers an event may carry.",
+    )
+    max_header_bytes: int = Field(
         16_384,
+        validation_alias=AliasChoices("SCHEDULES_MAX_HEADER_BYTES"),
         ge=1,
         description="Largest total size of an event's header names and values.",
-    )  # type: ignore[assignment]
+    )
 
     # --- process ----------------------------------------------------------------------
-    node_id: str = env(
-        "SCHEDULES_NODE_ID",
+    node_id: str = Field(
         "",
+        validation_alias=AliasChoices("SCHEDULES_NODE_ID"),
         description="This process's name in execution results (default: host name).",
-    )  # type: ignore[assignment]
-    dev_dir: Path = env(
-        "SCHEDULES_DEV_DIR",
+    )
+    dev_dir: Path = Field(
         Path(".dev"),
+        validation_alias=AliasChoices("SCHEDULES_DEV_DIR"),
         description="Where `dev` keeps the embedded services' state and logs.",
-    )  # type: ignore[assignment]
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = env(  # type: ignore[assignment]
-        "SCHEDULES_LOG_LEVEL", "INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        validation_alias=AliasChoices("SCHEDULES_LOG_LEVEL"),
+        description="DEBUG, INFO, WARNING or ERROR.",
     )
 
     @field_validator("delayed_topic", "dead_letter_topic")
@@ -393,10 +408,15 @@ def env_name(field: str) -> str:
     return str(alias.choices[0])
 
 
-def load_settings(**overrides: object) -> Settings:
+def default(field: str) -> Any:
+    """A setting's default, for the few APIs used without Settings (publish_with_delay)."""
+    return Settings.model_fields[field].default
+
+
+def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning a validation error into one naming each bad variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
