@@ -27,7 +27,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy scheduler api workflows activities cli worker.py
+	$(BIN)/mypy scheduler api workflows activities cli devstack worker.py
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -35,12 +35,12 @@ from redis.asyncio import Redis
 from bench.cold import COLD_SCENARIOS
 from bench.common import BODY, Scenario, fill_delayed_topic, make_event, percentiles
 from bench.http import HTTP_SCENARIOS
+from devstack.services import free_port, start_kafka, start_redis
 from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.keys import Keys
 from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.hot.store import SCRIPTS, HotStore, script_source
 from scheduler.kafka import ensure_topics, make_producer
-from scheduler.runtime.services import free_port, start_kafka, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -141,9 +141,7 @@ async def bench_ingest(settings: Settings, quick: bool) -> dict[str, Any]:
         "SCHEDULES_COLD_TIER_ENABLED": "false",  # the hot path alone; see ingest_journal
     }
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--role", "consumer"], env=env
-        )
+        subprocess.Popen([sys.executable, "-m", "cli", "serve", "--role", "consumer"], env=env)
         for _ in range(2)
     ]
     try:

@@ -42,8 +42,8 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.common import BODY, Scenario, percentiles
+from devstack.services import free_port
 from scheduler.hot.keys import Keys
-from scheduler.runtime.services import free_port
 from scheduler.settings import Settings
 
 HOST = "127.0.0.1"

@@ -8,8 +8,8 @@ import logging
 import os
 
 from cli.roles import API, WORKER, run_roles
+from devstack.services import EmbeddedStack
 from scheduler.roles import ROLES
-from scheduler.runtime.services import EmbeddedStack
 from scheduler.settings import Settings
 
 log = logging.getLogger("hybrid_scheduler")

@@ -53,7 +53,6 @@ def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...
 
 async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
     """Run the given roles until SIGINT/SIGTERM, then stop them cleanly."""
-    from cli.sql import start_product_shim
     from scheduler.service import SchedulerService
 
     with_worker = WORKER in roles
@@ -69,7 +68,12 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await service.start(roles)
-    shim = start_product_shim(settings)
+    shim = None
+    if settings.cold_tier_enabled and not settings.clickhouse_url:
+        # On the embedded engine (chdb) only: operators' read-only SQL reaches it here.
+        from devstack.sql_endpoint import start_product_shim
+
+        shim = start_product_shim(settings)
     worker = worker_done = server = serving = None
     try:
         running: set[asyncio.Task[None]] = set()

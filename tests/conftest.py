@@ -1,7 +1,7 @@
 """Real services, started once per test session; each test is isolated by names.
 
 Redis and the Tansu Kafka-protocol broker run as child processes on free ports (see
-scheduler.runtime.services). A test gets its own Redis key prefix and its own topic
+devstack.services). A test gets its own Redis key prefix and its own topic
 names, so tests never see each other's data and nothing is mocked.
 
 ClickHouse is the real chdb engine, in this process: chdb opens one data path per
@@ -23,13 +23,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
+from devstack.http_shim import HttpShim
+from devstack.services import ManagedProcess, free_port, start_kafka, start_redis
 from scheduler.cold import ClickHouse, EmbeddedClickHouse, migrate
-from scheduler.cold.http_shim import HttpShim
 from scheduler.cold.store import ColdStore
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.kafka import make_producer
-from scheduler.runtime.services import ManagedProcess, free_port, start_kafka, start_redis
 from scheduler.settings import Settings
 
 Session: Any = chdb.session.Session  # chdb ships no type hints

@@ -24,7 +24,7 @@ async def test_health_healthy(hybrid_api: httpx.AsyncClient) -> None:
 async def test_health_degraded_when_kafka_is_down(
     make_client: MakeClient, settings: Settings
 ) -> None:
-    from scheduler.runtime.services import free_port
+    from devstack.services import free_port
 
     api = await make_client(
         settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})

@@ -42,8 +42,8 @@ from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
 
 from api.main import create_app
 from api.server import EmbeddedServer
+from devstack.services import ManagedProcess
 from scheduler.cold import EmbeddedClickHouse
-from scheduler.runtime.services import ManagedProcess
 from scheduler.settings import Settings
 from tests.conftest import isolated_settings
 

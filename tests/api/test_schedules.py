@@ -5,8 +5,8 @@ from pathlib import Path
 
 import httpx
 
+from devstack.services import free_port, start_redis
 from scheduler.hot.store import HotStore
-from scheduler.runtime.services import free_port, start_redis
 from scheduler.settings import Settings
 from tests.api.conftest import MakeClient
 

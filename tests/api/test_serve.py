@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from scheduler.runtime.services import free_port
+from devstack.services import free_port
 from scheduler.settings import Settings
 
 MON = "http://localhost:{port}/api/v1/schedules/monitoring"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.http_shim import HttpShim
 from scheduler.cold import ClickHouse, connect_clickhouse, migrate
-from scheduler.cold.http_shim import HttpShim
 from scheduler.settings import Settings
 
 

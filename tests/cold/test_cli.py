@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import eventually
 
-from cli.sql import shim_answers
 from cold.runbook import PENDING_BY_STATUS, STUCK
+from devstack.services import free_port
+from devstack.sql_endpoint import shim_answers
 from scheduler.kafka import ensure_topics
-from scheduler.runtime.services import free_port
 from scheduler.settings import Settings
 
 

@@ -10,13 +10,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from conftest import committed_offsets, eventually
 
+from devstack.http_shim import HttpShim
+from devstack.services import free_port
 from scheduler.cold import ClickHouse
-from scheduler.cold.http_shim import HttpShim
 from scheduler.cold.records import Status
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
-from scheduler.runtime.services import free_port
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

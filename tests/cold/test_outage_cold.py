@@ -7,10 +7,10 @@ from pathlib import Path
 
 from conftest import eventually
 
+from devstack.http_shim import HttpShim
+from devstack.services import free_port
 from scheduler.cold import ClickHouse
-from scheduler.cold.http_shim import HttpShim
 from scheduler.cold.store import ColdStore
-from scheduler.runtime.services import free_port
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

@@ -8,13 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 from cold.runbook import STUCK
+from devstack.services import free_port, start_redis
 from scheduler.cold.records import FIRST_VERSION, Schedule, Status, Tier, row
 from scheduler.cold.recovery import recover
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event
-from scheduler.runtime.services import free_port, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

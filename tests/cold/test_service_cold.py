@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from conftest import eventually
 
+from devstack.http_shim import HttpShim
+from devstack.services import free_port
 from scheduler.cold import ClickHouse, EmbeddedClickHouse
-from scheduler.cold.http_shim import HttpShim
 from scheduler.cold.records import Status
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ConfigError, PendingMigrations, ServiceUnavailable
 from scheduler.hot.store import CancelResult
-from scheduler.runtime.services import free_port
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import eventually
 from redis.asyncio import Redis
 
+from devstack.services import free_port, start_redis
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
 from scheduler.cold.sync import SyncConfig, sync
@@ -20,7 +21,6 @@ from scheduler.hot.store import CancelResult, HotStore, Release
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event
 from scheduler.router import Router
-from scheduler.runtime.services import free_port, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

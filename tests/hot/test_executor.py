@@ -13,12 +13,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from conftest import eventually
 
+from devstack.services import free_port, start_kafka
 from scheduler.hot.breaker import State
 from scheduler.hot.outcome import Outcome
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event
-from scheduler.runtime.services import free_port, start_kafka
 from scheduler.settings import Settings
 
 

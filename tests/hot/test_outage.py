@@ -19,12 +19,12 @@ from conftest import PrivateRedis, eventually
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from devstack.services import free_port, start_kafka
 from scheduler.hot.executor import Executor
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event
-from scheduler.runtime.services import free_port, start_kafka
 from scheduler.settings import Settings
 
 

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from conftest import committed_offsets, eventually
 from redis.asyncio import Redis
 
+from devstack.services import free_port, start_redis
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.ingest.consumer import DelayedEventsConsumer
@@ -19,7 +20,6 @@ from scheduler.ingest.publish import publish_with_delay
 from scheduler.kafka import ensure_topics, make_consumer
 from scheduler.models import Limits
 from scheduler.router import Router
-from scheduler.runtime.services import free_port, start_redis
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import PrivateRedis, eventually
 from redis.asyncio import Redis
 
+from devstack.services import free_port, start_kafka
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics, make_producer
-from scheduler.runtime.services import free_port, start_kafka
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 

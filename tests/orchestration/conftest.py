@@ -17,10 +17,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from devstack.services import ManagedProcess, free_port, start_temporal
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
-from scheduler.runtime.services import ManagedProcess, free_port, start_temporal
 from scheduler.settings import Settings
 from workflows.schedules import CLEANUP_ID, RECOVERY_ID, SYNC_ID
 from workflows.worker import build_worker

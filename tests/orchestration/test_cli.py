@@ -12,12 +12,12 @@ from conftest import eventually
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from devstack.services import _temporal_cli
 from scheduler.cold.jobs import SyncResult
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
-from scheduler.runtime.services import _temporal_cli
 from scheduler.settings import Settings
 from workflows.schedules import SYNC_ID, ensure_schedules
 

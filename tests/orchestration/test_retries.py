@@ -15,12 +15,12 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.services import free_port
 from scheduler.cold import ServerClickHouse
 from scheduler.cold.jobs import SyncInput
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
-from scheduler.runtime.services import free_port
 from scheduler.settings import Settings
 from workflows.options import RETRY
 from workflows.sync import SyncWorkflow

@@ -18,8 +18,8 @@ from conftest import eventually
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
+from devstack.http_shim import HttpShim
 from scheduler.cold import ClickHouse
-from scheduler.cold.http_shim import HttpShim
 from scheduler.cold.jobs import SyncInput, SyncResult
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore

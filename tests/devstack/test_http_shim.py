@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from devstack.http_shim import HttpShim, statement_kind
 from scheduler.cold import ClickHouse, EmbeddedClickHouse, ServerClickHouse, migrate
-from scheduler.cold.http_shim import HttpShim, statement_kind
 from scheduler.errors import ClickHouseQueryError
 
 

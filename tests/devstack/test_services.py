@@ -18,8 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
-from scheduler.errors import StartupError
-from scheduler.runtime.services import (
+from devstack.services import (
     EmbeddedStack,
     ManagedProcess,
     free_port,
@@ -27,6 +26,7 @@ from scheduler.runtime.services import (
     start_redis,
     start_temporal,
 )
+from scheduler.errors import StartupError
 
 
 def port_is_free(port: int) -> bool:
@@ -151,7 +151,7 @@ def test_children_die_when_the_parent_is_killed(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import os, pathlib, signal, sys\n"
-            "from scheduler.runtime.services import start_redis\n"
+            "from devstack.services import start_redis\n"
             f"start_redis({port}, pathlib.Path({str(tmp_path)!r}))\n"
             "os.kill(os.getpid(), signal.SIGKILL)\n",
         ],

@@ -1,1 +1,0 @@
-"""Running the product: the embedded real services that `hybrid-scheduler dev` and the tests use."""
