@@ -1,5 +1,7 @@
-"""Cold-tier benchmark scenarios (issue 4), on the real chdb engine.
+"""Cold-tier benchmark scenarios (issue 4), on the real chdb engine, in this process.
 
+  ingest_journal hot-tier ingest with every batch journaled in         target >= 40,000/s
+                 ClickHouse before its commit (one in-process consumer)
   sync_1m        sync of 1,000,000 cold events into Redis              target <= 30 s
   due_window     the sync's due-window query with 10,000,000 pending   target <= 1 s
   cold_ingest    long-term events from the delayed topic into          target >= 50,000/s
@@ -12,6 +14,9 @@ chdb opens one data path per process, so every scenario here uses one temporary 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
+import shutil
 import tempfile
 import time
 import uuid
@@ -21,7 +26,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from bench.common import BODY, fill_delayed_topic
+from bench.common import BODY, Scenario, fill_delayed_topic
 from scheduler.cold import ClickHouse, EmbeddedClickHouse, migrate
 from scheduler.cold.store import ColdStore
 from scheduler.cold.sync import SyncConfig, sync
@@ -30,7 +35,15 @@ from scheduler.hot.store import HotStore
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
-_PATH = Path(tempfile.mkdtemp(prefix="bench-chdb-"))
+
+@functools.cache
+def _path() -> Path:
+    """The one chdb data path of this process, made on first use, removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="bench-chdb-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 # SCHEDULES_INGEST_BATCH_SIZE for the cold ingest: every consumed batch is one
 # ClickHouse insert, and ClickHouse wants few, large inserts.
 INGEST_BATCH = 10_000
@@ -49,7 +62,7 @@ FROM numbers({offset:UInt64}, {n:UInt64})
 
 
 async def _database(name: str) -> ClickHouse:
-    ch = EmbeddedClickHouse(_PATH, f"{name}_{uuid.uuid4().hex[:8]}", pool_size=8)
+    ch = EmbeddedClickHouse(_path(), f"{name}_{uuid.uuid4().hex[:8]}", pool_size=8)
     await ch.ensure_database()
     await migrate(ch)
     return ch
@@ -76,7 +89,12 @@ async def bench_sync(settings: Settings, quick: bool) -> dict[str, Any]:
     await redis.flushall()
     try:
         await _fill(ch, "due-", n, 60_000, 50 * 60_000)  # due within the next hour
-        config = SyncConfig(86400, 3600, batch_size=settings.sync_batch_size)
+        config = SyncConfig(
+            86400,
+            3600,
+            batch_size=settings.sync_batch_size,
+            processing_timeout_seconds=settings.processing_timeout_seconds,
+        )
         result = await sync(ColdStore(ch), HotStore(redis, Keys("sync:")), config)
         in_redis = await redis.zcard(Keys("sync:").scheduled)
     finally:
@@ -138,7 +156,7 @@ def _consumer_settings(settings: Settings, ch: ClickHouse, topic: str, name: str
             "redis_key_prefix": f"{name}:",
             "cold_tier_enabled": True,
             "clickhouse_url": None,
-            "clickhouse_path": _PATH,
+            "clickhouse_path": _path(),
             "clickhouse_database": ch.database,
             "clickhouse_shim_port": 0,
             "ingest_batch_size": INGEST_BATCH,
@@ -215,14 +233,15 @@ async def bench_ingest_journal(settings: Settings, quick: bool) -> dict[str, Any
         await redis.aclose()
         await _drop(ch)
     return {
+        "consumer": "SchedulerService(roles=['consumer']) in the bench process",
         "events": n,
         "events_per_second": round(rate),
-        "target_events_per_second": 50_000,
-        "met": rate >= 50_000,
+        "target_events_per_second": 40_000,
+        "met": rate >= 40_000,
     }
 
 
-COLD_SCENARIOS = {
+COLD_SCENARIOS: dict[str, Scenario] = {
     "ingest_journal": bench_ingest_journal,
     "sync_1m": bench_sync,
     "due_window": bench_due_window,

@@ -1,15 +1,19 @@
-"""What the benchmark scenarios share: their type, the event they use, percentile maths."""
+"""What the benchmark scenarios share: their type, the event they use, percentile maths,
+Redis's slow log."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
+from scheduler.hot.store import SCRIPTS, script_source
 from scheduler.kafka import ensure_topics, make_producer
 from scheduler.models import Event, new_schedule_id
 from scheduler.settings import Settings
@@ -69,7 +73,39 @@ async def fill_delayed_topic(settings: Settings, topic: str, n: int, delay_secon
     }
     futures = []
     for i in range(n):
-        envelope["schedule_id"] = f"{topic}-{i}"
-        futures.append(await producer.send(topic, orjson.dumps(envelope)))
+        sid = f"{topic}-{i}"
+        envelope["schedule_id"] = sid
+        # Keyed by schedule_id, as publish_with_delay keys them.
+        futures.append(await producer.send(topic, orjson.dumps(envelope), key=sid.encode()))
     await asyncio.gather(*futures)
     await producer.stop()
+
+
+async def slow_calls_reset(redis: Redis, threshold_ms: int = 50) -> None:
+    """Make Redis log every call of at least `threshold_ms`, from an empty log."""
+    await redis.config_set("slowlog-log-slower-than", threshold_ms * 1000)
+    await redis.slowlog_reset()
+
+
+def _script_names() -> dict[str, str]:
+    """sha1 -> script name, for every hot-tier Lua script."""
+    return {hashlib.sha1(script_source(name).encode()).hexdigest(): name for name in SCRIPTS}
+
+
+def _command_name(command: object) -> str:
+    """`EVALSHA claim` (the script's name) or `HDEL` from a slowlog entry's command line."""
+    text = command.decode(errors="replace") if isinstance(command, bytes) else str(command)
+    parts = text.split(" ", 2)
+    if parts[0].upper() == "EVALSHA" and len(parts) > 1:
+        return f"EVALSHA {_script_names().get(parts[1], parts[1])}"
+    return parts[0] or "?"
+
+
+async def slow_calls(redis: Redis) -> dict[str, Any]:
+    """Redis calls over the slow-log threshold since slow_calls_reset (at most 128)."""
+    entries = await redis.slowlog_get(128)
+    return {
+        "redis_calls_over_50ms": len(entries),
+        "slowest_redis_call_ms": max((e["duration"] / 1000 for e in entries), default=0.0),
+        "slow_redis_calls": sorted({_command_name(e.get("command")) for e in entries}),
+    }

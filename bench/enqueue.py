@@ -1,0 +1,172 @@
+"""The client side of the Python API, in this process against the bench's real Redis
+(an application embeds `SchedulerService` exactly so; no role runs):
+
+  enqueue_single   `await service.schedule_event(...)`, one awaited call per event
+  enqueue_batch    the batch path: prepare each item, one `store_events` per 1,000
+  memory           Redis `used_memory` per pending event with a 400-byte body, events
+                   stored through the batch path into an empty redis-server
+
+Events are due in an hour: nothing fires. Each scenario runs on a fresh redis-server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bench.client import BATCH, BODY_TEXT, later_request, python_api, store_batch
+from bench.common import Scenario, slow_calls, slow_calls_reset
+from scheduler.hot.keys import Keys
+from scheduler.settings import Settings
+
+TOPIC = "user.notifications"
+CLIENT = "this process: SchedulerService(settings).start(roles=[]) against the bench's Redis"
+
+
+def _command(name: str, quick: bool) -> str:
+    return f"{Path(sys.executable).name} -m bench --only {name}" + (" --quick" if quick else "")
+
+
+async def _redis_cpu(redis: Redis) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
+async def bench_enqueue_single(settings: Settings, quick: bool) -> dict[str, Any]:
+    """As many schedule_event calls as fit in the time (and at most `limit`), one at a time."""
+    seconds, limit = (3.0, 50_000) if quick else (15.0, 500_000)
+    redis = Redis.from_url(settings.redis_url)
+    await slow_calls_reset(redis)
+    load_avg = os.getloadavg()
+    async with python_api(settings) as service:
+        for i in range(200):  # warm-up: connections, script loads, caches
+            await service.schedule_event(TOPIC, BODY_TEXT, delay_seconds=3600, schedule_id=f"w{i}")
+        cpu0, rcpu0 = time.process_time(), await _redis_cpu(redis)
+        t0 = time.perf_counter()
+        end = t0 + seconds
+        n = 0
+        while n < limit and time.perf_counter() < end:
+            await service.schedule_event(
+                TOPIC,
+                BODY_TEXT,
+                entity_type="user",
+                action="send_reminder",
+                delay_seconds=3600,
+                correlation_id=f"reminder-{n}",
+                headers={"source": "bench"},
+            )
+            n += 1
+        took = time.perf_counter() - t0
+        cpu1, rcpu1 = time.process_time(), await _redis_cpu(redis)
+    stored = int(await redis.zcard(Keys(settings.redis_key_prefix).scheduled)) - 200
+    slow = await slow_calls(redis)
+    await redis.aclose()
+    rate = n / took
+    return {
+        "kind": "client (in this process, real Redis)",
+        "command": _command("enqueue_single", quick),
+        "client": CLIENT,
+        "call": "await service.schedule_event(topic, body, entity_type=..., action=..., "
+        "delay_seconds=3600, correlation_id=..., headers={'source': 'bench'}), one at a time",
+        "body_bytes": len(BODY_TEXT),
+        "events": n,
+        "stored": stored,
+        "seconds": round(took, 2),
+        "events_per_second": round(rate),
+        "client_cpu_us_per_event": round((cpu1 - cpu0) / n * 1e6, 1),
+        "redis_cpu_us_per_event": round((rcpu1 - rcpu0) / n * 1e6, 1),
+        "target_events_per_second": 5_000,
+        "met": rate >= 5_000 and stored == n,
+        **slow,
+        "load_average_before": [round(x, 2) for x in load_avg],
+    }
+
+
+async def _store_many(settings: Settings, n: int) -> dict[str, Any]:
+    redis = Redis.from_url(settings.redis_url)
+    await slow_calls_reset(redis)
+    load_avg = os.getloadavg()
+    async with python_api(settings) as service:
+        await store_batch(service, [later_request(TOPIC, -1)])  # connections, script loads
+        before = (await redis.info("memory"))["used_memory"]
+        cpu0, rcpu0 = time.process_time(), await _redis_cpu(redis)
+        t0 = time.perf_counter()
+        added = 0
+        for at in range(0, n, BATCH):
+            items = [later_request(TOPIC, i) for i in range(at, min(n, at + BATCH))]
+            added += await store_batch(service, items)
+        took = time.perf_counter() - t0
+        cpu1, rcpu1 = time.process_time(), await _redis_cpu(redis)
+        after = (await redis.info("memory"))["used_memory"]
+    slow = await slow_calls(redis)
+    await redis.aclose()
+    return {
+        "events": n,
+        "stored": added,
+        "seconds": took,
+        "events_per_second": n / took,
+        "client_cpu_us_per_event": (cpu1 - cpu0) / n * 1e6,
+        "redis_cpu_us_per_event": (rcpu1 - rcpu0) / n * 1e6,
+        "used_memory_before": before,
+        "used_memory_after": after,
+        "slow": slow,
+        "load_average_before": [round(x, 2) for x in load_avg],
+    }
+
+
+async def bench_enqueue_batch(settings: Settings, quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 200_000
+    r = await _store_many(settings, n)
+    return {
+        "kind": "client (in this process, real Redis)",
+        "command": _command("enqueue_batch", quick),
+        "client": CLIENT,
+        "call": f"service.prepare(parse_request(item), now) per item, then "
+        f"await service.store_events(events, now, source='python') per {BATCH}",
+        "body_bytes": len(BODY_TEXT),
+        "events": n,
+        "stored": r["stored"],
+        "seconds": round(r["seconds"], 2),
+        "events_per_second": round(r["events_per_second"]),
+        "client_cpu_us_per_event": round(r["client_cpu_us_per_event"], 1),
+        "redis_cpu_us_per_event": round(r["redis_cpu_us_per_event"], 1),
+        "target_events_per_second": 100_000,
+        "met": r["events_per_second"] >= 100_000 and r["stored"] == n,
+        **r["slow"],
+        "load_average_before": r["load_average_before"],
+    }
+
+
+async def bench_memory(settings: Settings, quick: bool) -> dict[str, Any]:
+    n = 20_000 if quick else 200_000
+    r = await _store_many(settings, n)
+    per_event = (r["used_memory_after"] - r["used_memory_before"]) / n
+    return {
+        "kind": "client (in this process, real Redis)",
+        "command": _command("memory", quick),
+        "measured": "INFO memory used_memory after minus before storing the events, "
+        "divided by their number (fresh redis-server, default settings)",
+        "stored_through": f"the batch path ({BATCH} per store_events)",
+        "event": "400-byte body, generated schedule_id, topic user.notifications, "
+        "entity_type user, action send_reminder, correlation_id reminder-<n>, one header",
+        "events": n,
+        "stored": r["stored"],
+        "body_bytes": len(BODY_TEXT),
+        "used_memory_before": r["used_memory_before"],
+        "used_memory_after": r["used_memory_after"],
+        "bytes_per_pending_event": round(per_event, 1),
+        "target_bytes": 600,
+        "met": per_event <= 600,
+    }
+
+
+ENQUEUE_SCENARIOS: dict[str, Scenario] = {
+    "enqueue_single": bench_enqueue_single,
+    "enqueue_batch": bench_enqueue_batch,
+    "memory": bench_memory,
+}
