@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from scheduler.errors import InvalidEvent
+from scheduler.settings import Settings
 
 # Used with fullmatch: `$` would also match before a final newline.
 TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -94,10 +95,21 @@ JsonInt = Annotated[int, BeforeValidator(_a_number)]
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_body_bytes: int = 1_048_576
-    max_headers: int = 64
-    max_header_bytes: int = 16_384
-    default_max_delay_seconds: int = 86400
+    """What an event may carry (no defaults here: build it with from_settings)."""
+
+    max_body_bytes: int
+    max_headers: int
+    max_header_bytes: int
+    default_max_delay_seconds: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(
+            max_body_bytes=s.max_body_bytes,
+            max_headers=s.max_headers,
+            max_header_bytes=s.max_header_bytes,
+            default_max_delay_seconds=s.default_max_delay_seconds,
+        )
 
 
 def _request_json_schema(schema: dict[str, Any]) -> None:

@@ -55,15 +55,6 @@ from scheduler.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def limits_from(settings: Settings) -> Limits:
-    return Limits(
-        max_body_bytes=settings.max_body_bytes,
-        max_headers=settings.max_headers,
-        max_header_bytes=settings.max_header_bytes,
-        default_max_delay_seconds=settings.default_max_delay_seconds,
-    )
-
-
 class SchedulerService:
     def __init__(
         self,
@@ -75,7 +66,7 @@ class SchedulerService:
         """`clickhouse`: a client to use instead of connecting per settings (not closed
         by stop())."""
         self.settings = settings
-        self.limits = limits_from(settings)
+        self.limits = Limits.from_settings(settings)
         self.on_outcomes = on_outcomes
         self.redis: Redis | None = None
         self.hot: HotStore | None = None

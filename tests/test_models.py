@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from unit.fakes import limits
 
 from scheduler import codec
 from scheduler.errors import InvalidEvent
@@ -49,11 +50,11 @@ def test_invalid_requests_name_the_field(data: dict[str, object], field: str, me
 @pytest.mark.parametrize(
     ("data", "limits", "message"),
     [
-        (req(body="x" * 101), Limits(max_body_bytes=100), "body is 101 bytes; the limit is 100"),
-        (req(headers={f"h{i}": "v" for i in range(3)}), Limits(max_headers=2), "3 headers"),
-        (req(headers={"h": "v" * 50}), Limits(max_header_bytes=20), "headers total 51 bytes"),
-        (req(headers={"schedule_id": "x"}), Limits(), "reserved"),
-        (req(delay_seconds=1e300), Limits(), "out of range"),
+        (req(body="x" * 101), limits(max_body_bytes=100), "body is 101 bytes; the limit is 100"),
+        (req(headers={f"h{i}": "v" for i in range(3)}), limits(max_headers=2), "3 headers"),
+        (req(headers={"h": "v" * 50}), limits(max_header_bytes=20), "headers total 51 bytes"),
+        (req(headers={"schedule_id": "x"}), limits(), "reserved"),
+        (req(delay_seconds=1e300), limits(), "out of range"),
     ],
 )
 def test_limits_are_enforced(data: dict[str, object], limits: Limits, message: str) -> None:
@@ -63,18 +64,18 @@ def test_limits_are_enforced(data: dict[str, object], limits: Limits, message: s
 
 def test_body_is_kept_exactly_and_json_bodies_are_serialised() -> None:
     now = time.time()
-    text = to_event(parse_request(req(body='{"a": 1,  "b":2}')), Limits(), now)
+    text = to_event(parse_request(req(body='{"a": 1,  "b":2}')), limits(), now)
     assert text.body == b'{"a": 1,  "b":2}'  # a string body is not reformatted
-    obj = to_event(parse_request(req(body={"a": 1, "b": [1, 2]})), Limits(), now)
+    obj = to_event(parse_request(req(body={"a": 1, "b": [1, 2]})), limits(), now)
     assert obj.body == b'{"a":1,"b":[1,2]}'
 
 
 def test_times_resolve_from_delay_or_aware_datetime() -> None:
     now = 1_800_000_000.0
-    assert to_event(parse_request(req(delay_seconds=1.5)), Limits(), now).scheduled_at == now + 1.5
+    assert to_event(parse_request(req(delay_seconds=1.5)), limits(), now).scheduled_at == now + 1.5
     at = datetime(2030, 1, 1, 12, tzinfo=UTC) + timedelta(microseconds=250)
     ev = to_event(
-        parse_request({"topic": "t", "body": "x", "scheduled_at": at.isoformat()}), Limits(), now
+        parse_request({"topic": "t", "body": "x", "scheduled_at": at.isoformat()}), limits(), now
     )
     assert ev.scheduled_at == at.timestamp()
     assert ev.max_delay_seconds == 86400
@@ -100,7 +101,7 @@ def test_codec_round_trip() -> None:
         parse_request(
             req(headers={"a": "1"}, correlation_id="c", priority=-3, max_delay_seconds=5)
         ),
-        Limits(),
+        limits(),
         time.time(),
     )
     back = codec.decode(ev.schedule_id, codec.encode(ev))

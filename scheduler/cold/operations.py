@@ -34,8 +34,10 @@ from scheduler.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class ColdConfig:
+    """The cold operations' settings (no defaults here: build it with from_settings)."""
+
     sync: SyncConfig
-    retention_days: int = 30
+    retention_days: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> ColdConfig:

@@ -36,10 +36,12 @@ MOVERS = 2  # batches moving at once
 
 @dataclass(frozen=True, slots=True)
 class SyncConfig:
-    immediate_horizon_seconds: float = 86400
-    transfer_horizon_seconds: float = 3600
-    batch_size: int = 10_000
-    processing_timeout_seconds: float = 600
+    """The sync's settings (no defaults here: build it with from_settings)."""
+
+    immediate_horizon_seconds: float
+    transfer_horizon_seconds: float
+    batch_size: int
+    processing_timeout_seconds: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> SyncConfig:

@@ -46,20 +46,22 @@ PAUSED_POLL_SECONDS = 0.1
 
 @dataclass(frozen=True, slots=True)
 class ExecutorConfig:
-    batch_size: int = 500
-    lease_seconds: float = 30.0
-    max_attempts: int = 5
-    retry_base_seconds: float = 1.0
-    retry_max_seconds: float = 300.0
-    idle_interval: float = 5.0
-    dead_letter_topic: str = "delayed_events.dlq"
-    node_id: str = ""
-    breaker_threshold: int = 5
-    breaker_reset_seconds: float = 10.0
+    """The executor's settings (no defaults here: build it with from_settings)."""
+
+    batch_size: int
+    lease_seconds: float
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+    idle_interval: float
+    dead_letter_topic: str
+    node_id: str
+    breaker_threshold: int
+    breaker_reset_seconds: float
     # Batches claimed and being produced at once: while one batch waits for the broker's
     # ack, the next is claimed and sent, so a backlog drains at CPU speed, not RTT speed.
-    concurrent_batches: int = 4
-    max_request_bytes: int = 1_048_576 + 16_384 + 65_536
+    concurrent_batches: int
+    max_request_bytes: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> ExecutorConfig:

@@ -59,8 +59,8 @@ class DelayedEventsConsumer:
         limits: Limits,
         dead_letter_topic: str,
         *,
-        batch_size: int = 2000,
-        max_dead_letter_bytes: int = 1_048_576,
+        batch_size: int,
+        max_dead_letter_bytes: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.consumer = consumer

@@ -92,7 +92,13 @@ async def test_a_cold_id_from_two_kafka_messages_is_one_schedule(
             batch = await consumer.getmany(timeout_ms=500)
             records += [r for rs in batch.values() for r in rs]
         ingest = DelayedEventsConsumer(
-            consumer, producer, Router(hot, s.immediate_horizon_seconds, cold=cold), Limits(), "dlq"
+            consumer,
+            producer,
+            Router(hot, s.immediate_horizon_seconds, cold=cold),
+            Limits.from_settings(s),
+            "dlq",
+            batch_size=s.ingest_batch_size,
+            max_dead_letter_bytes=s.max_body_bytes,
         )
         first = await ingest.handle(records[:2])
         again = await ingest.handle(records[2:])

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from conftest import eventually
 from redis.asyncio import Redis
+from unit.fakes import sync_config
 
 from devstack.services import free_port, start_redis
 from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
-from scheduler.cold.sync import SyncConfig, sync
+from scheduler.cold.sync import sync
 from scheduler.cold.transfer import claim, move_to_hot
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import CancelResult, HotStore, Release
@@ -24,7 +25,7 @@ from scheduler.router import Router
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
-WINDOW = SyncConfig(immediate_horizon_seconds=3600, transfer_horizon_seconds=600, batch_size=100)
+WINDOW = sync_config(immediate_horizon_seconds=3600, transfer_horizon_seconds=600, batch_size=100)
 
 
 def events(n: int, at: float, topic: str = "t", prefix: str = "e") -> list[Event]:
@@ -149,7 +150,9 @@ async def test_crash_of_redis_mid_sync_then_rerun(
         now = time.time()
         n = 5000
         await put_cold(cold, hot, events(n, now + 120))
-        config = SyncConfig(3600, 600, batch_size=200)
+        config = sync_config(
+            immediate_horizon_seconds=3600, transfer_horizon_seconds=600, batch_size=200
+        )
         running = asyncio.create_task(sync(cold, hot, config))
         watcher = Redis.from_url(f"redis://127.0.0.1:{port}/0")
         await eventually(lambda: _has_at_least(watcher, hot.keys.scheduled, 1000), timeout=30)
@@ -191,7 +194,7 @@ async def test_demotion_when_the_horizon_is_lowered(cold: ColdStore, hot: HotSto
     claimed = await hot.claim(now, 1, now + 30)
     await hot.release(claimed.token, [Release("retrying", now + 2000, True)])
 
-    lowered = SyncConfig(immediate_horizon_seconds=900, transfer_horizon_seconds=3600)
+    lowered = sync_config(immediate_horizon_seconds=900, transfer_horizon_seconds=3600)
     result = await sync(cold, hot, lowered, now=now)
     assert result.demoted == 2
     assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}

@@ -150,8 +150,10 @@ async def test_a_redelivered_message_is_still_one_event(
             consumer,
             producer,
             Router(hot, settings.immediate_horizon_seconds),
-            Limits(),
+            Limits.from_settings(settings),
             settings.dead_letter_topic,
+            batch_size=settings.ingest_batch_size,
+            max_dead_letter_bytes=settings.max_body_bytes,
         )
         first = await ingest.handle(records)
         again = await ingest.handle(records)  # e.g. a crash before the offset commit

@@ -1,10 +1,53 @@
-"""Stand-ins for the unit layer: a clock that moves only when told to, events."""
+"""Stand-ins for the unit layer: a clock that moves only when told to, events, and the
+config objects as the default settings make them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from scheduler.models import Event
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from scheduler.cold.sync import SyncConfig
+from scheduler.hot.executor import ExecutorConfig
+from scheduler.models import Event, Limits
+from scheduler.settings import Settings
+
+
+class _DefaultSettings(Settings):
+    """Settings from their defaults alone: the environment (tests/conftest.py sets some
+    variables, a developer's shell may set more) does not reach the pure tests."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def default_settings(**overrides: Any) -> Settings:
+    """Settings() as the defaults make it, whatever the environment says (validated)."""
+    return _DefaultSettings(**overrides)
+
+
+def limits(**overrides: Any) -> Limits:
+    """The default settings' Limits, with `overrides` (field names of Limits)."""
+    return replace(Limits.from_settings(default_settings()), **overrides)
+
+
+def executor_config(**overrides: Any) -> ExecutorConfig:
+    """The default settings' ExecutorConfig, with `overrides` (field names of it)."""
+    return replace(ExecutorConfig.from_settings(default_settings()), **overrides)
+
+
+def sync_config(**overrides: Any) -> SyncConfig:
+    """The default settings' SyncConfig, with `overrides` (field names of it)."""
+    return replace(SyncConfig.from_settings(default_settings()), **overrides)
 
 
 class FakeClock:

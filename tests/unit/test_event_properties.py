@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from scheduler.errors import InvalidEvent
 from scheduler.ingest.envelope import parse_envelope
-from scheduler.models import Event, Limits, _finite, parse_request, to_event
+from scheduler.models import Event, _finite, parse_request, to_event
+from unit.fakes import limits
 
 NOW = 1_700_000_000.0
 # Every code point, lone surrogates and control characters included.
@@ -84,7 +85,7 @@ def _check_accepted(data: dict[str, Any], ev: Event) -> None:
 @given(fields)
 def test_request_model_gives_an_event_or_invalid_event(data: dict[str, Any]) -> None:
     try:
-        ev = to_event(parse_request(data), Limits(), NOW)
+        ev = to_event(parse_request(data), limits(), NOW)
     except InvalidEvent:
         return
     _check_accepted(data, ev)
@@ -99,7 +100,7 @@ def test_envelope_gives_an_event_or_invalid_event(data: dict[str, Any]) -> None:
         # orjson will not write it (surrogates, huge ints); send the stdlib's spelling.
         value = json.dumps(data).encode()
     try:
-        ev = parse_envelope(_record(value), Limits(), NOW)
+        ev = parse_envelope(_record(value), limits(), NOW)
     except InvalidEvent:
         return
     assert ev.topic == data["topic"]
@@ -111,4 +112,4 @@ def test_envelope_gives_an_event_or_invalid_event(data: dict[str, Any]) -> None:
 @given(st.binary(max_size=200) | text.map(lambda s: s.encode("utf-8", "surrogatepass")))
 def test_arbitrary_bytes_on_the_delayed_topic(value: bytes) -> None:
     with contextlib.suppress(InvalidEvent):
-        parse_envelope(_record(value), Limits(), NOW)
+        parse_envelope(_record(value), limits(), NOW)

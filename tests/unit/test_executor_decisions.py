@@ -23,11 +23,11 @@ from scheduler.cold.journal import outcome_rows, result_status
 from scheduler.cold.store import RESULT_COLUMNS
 from scheduler.hot import executor as executor_module
 from scheduler.hot.breaker import State
-from scheduler.hot.executor import Executor, ExecutorConfig
+from scheduler.hot.executor import Executor
 from scheduler.hot.outcome import Outcome, OutcomeStatus
 from scheduler.hot.produce import Message, Result
 from scheduler.hot.store import Claimed, ClaimedBatch, Release
-from unit.fakes import FakeClock, make_event
+from unit.fakes import FakeClock, executor_config, make_event
 
 DLQ = "dlq"
 NOW = 1_000.0
@@ -110,7 +110,7 @@ class Harness:
         self.executor = Executor(
             self.store,  # type: ignore[arg-type]
             self.producer,  # type: ignore[arg-type]
-            ExecutorConfig(**values),
+            executor_config(**values),
             on_outcomes=record,
             clock=clock,
         )

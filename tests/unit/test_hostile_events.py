@@ -14,7 +14,8 @@ from aiokafka.structs import ConsumerRecord
 
 from scheduler.errors import InvalidEvent
 from scheduler.ingest.envelope import parse_envelope
-from scheduler.models import Limits, parse_request, to_event
+from scheduler.models import parse_request, to_event
+from unit.fakes import default_settings, limits
 
 BIG = 123456789012345678901234567890
 
@@ -31,7 +32,7 @@ def nested(depth: int) -> Any:
 
 
 def event_of(data: dict[str, Any]) -> object:
-    return to_event(parse_request(data), Limits(), now=1_700_000_000.0)
+    return to_event(parse_request(data), limits(), now=1_700_000_000.0)
 
 
 @pytest.mark.parametrize(
@@ -108,14 +109,14 @@ def record(value: bytes) -> ConsumerRecord[bytes, bytes]:
 )
 def test_hostile_envelopes_are_invalid_events(value: bytes, field: str | None) -> None:
     with pytest.raises(InvalidEvent) as err:
-        parse_envelope(record(value), Limits(), now=1_700_000_000.0)
+        parse_envelope(record(value), limits(), now=1_700_000_000.0)
     if field is not None:
         assert err.value.field == field, err.value
 
 
 def test_duplicate_keys_keep_the_last_value() -> None:
     value = b'{"topic":"x","body":{"a":1,"a":2},"delay_seconds":5}'
-    ev = parse_envelope(record(value), Limits(), now=1_700_000_000.0)
+    ev = parse_envelope(record(value), limits(), now=1_700_000_000.0)
     assert orjson.loads(ev.body) == {"a": 2}
 
 
@@ -129,12 +130,15 @@ class _BrokenRouter:
 def test_an_unexpected_error_preparing_one_message_dead_letters_only_it() -> None:
     from scheduler.ingest.consumer import DelayedEventsConsumer
 
+    s = default_settings()
     consumer = DelayedEventsConsumer(
         None,  # type: ignore[arg-type]  # prepare() does no I/O
         None,  # type: ignore[arg-type]
         _BrokenRouter(),  # type: ignore[arg-type]
-        Limits(),
+        limits(),
         "dlq",
+        batch_size=s.ingest_batch_size,
+        max_dead_letter_bytes=s.max_body_bytes,
     )
     good = record(b'{"topic":"x","body":"b","delay_seconds":5}')
     bad = record(b'{"topic":"x","body":[1e999],"delay_seconds":5}')
