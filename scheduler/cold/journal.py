@@ -127,10 +127,10 @@ class JournalWriter:
         self,
         store: ColdStore,
         *,
-        batch_size: int = 1000,
-        flush_interval: float = 2.0,
-        record_results: bool = True,
-        node_id: str = "",
+        batch_size: int,
+        flush_interval: float,
+        record_results: bool,
+        node_id: str,
         max_buffered: int | None = None,
     ) -> None:
         self.store = store

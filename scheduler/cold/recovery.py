@@ -33,7 +33,7 @@ async def resolve_processing(
     hot: HotStore,
     *,
     grace_seconds: float,
-    batch_size: int = 10_000,
+    batch_size: int,
     now: float | None = None,
     until_us: int | None = None,
 ) -> ProcessingResult:
@@ -82,7 +82,7 @@ async def recover(
     hot: HotStore,
     *,
     processing_timeout_seconds: float,
-    batch_size: int = 10_000,
+    batch_size: int,
     now: float | None = None,
 ) -> RecoveryResult:
     """Resolve stuck 'processing' rows and return expired Redis leases to pending."""
@@ -114,7 +114,7 @@ async def rebuild_hot(
     hot: HotStore,
     *,
     processing_timeout_seconds: float,
-    batch_size: int = 10_000,
+    batch_size: int,
 ) -> RebuildResult:
     """Put every schedule ClickHouse says is in Redis ('transferred') back into Redis.
 

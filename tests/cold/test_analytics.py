@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from unit.fakes import default_settings
 
 from scheduler.cold import ClickHouse
 from scheduler.cold.analytics import ScheduleAnalyticsService
@@ -48,8 +50,20 @@ def outcome(
     return Outcome(ev, status, executed, attempt, error, "node-a", timed_out=timed_out)
 
 
+def writer(cold: ColdStore, **overrides: Any) -> JournalWriter:
+    """A journal writer as the default settings make it, with `overrides`."""
+    s = default_settings()
+    config: dict[str, Any] = {
+        "batch_size": s.analytics_batch_size,
+        "flush_interval": s.analytics_flush_interval,
+        "record_results": s.analytics_enabled,
+        "node_id": s.node_id,
+    }
+    return JournalWriter(cold, **(config | overrides))
+
+
 async def test_outcomes_map_to_statuses_and_results(cold: ColdStore) -> None:
-    journal = JournalWriter(cold, batch_size=1000, flush_interval=60)
+    journal = writer(cold, batch_size=1000, flush_interval=60)
     await journal.record(
         [
             outcome(1, 0.5),
@@ -87,7 +101,7 @@ async def test_outcomes_map_to_statuses_and_results(cold: ColdStore) -> None:
 
 
 async def test_analytics_off_records_statuses_but_no_results(cold: ColdStore) -> None:
-    journal = JournalWriter(cold, record_results=False)
+    journal = writer(cold, record_results=False)
     await journal.record([outcome(1, 0.5)])
     await journal.flush()
     assert await cold.ch.query("SELECT status FROM event_schedules") == [{"status": "executed"}]
@@ -95,7 +109,7 @@ async def test_analytics_off_records_statuses_but_no_results(cold: ColdStore) ->
 
 
 async def test_the_writer_batches_by_size_and_by_interval(cold: ColdStore) -> None:
-    journal = JournalWriter(cold, batch_size=50, flush_interval=0.3)
+    journal = writer(cold, batch_size=50, flush_interval=0.3)
     journal.start()
     try:
         await journal.record([outcome(i, 1.0) for i in range(60)])  # a full batch: at once
@@ -126,7 +140,7 @@ async def _sleep(seconds: float) -> None:
 async def known(cold: ColdStore) -> ClickHouse:
     """1,000 successes two hours ago with delays 0..999 s, 10 failures, 5 timeouts,
     5 skipped (another entity type), 3 successes an hour later on another topic."""
-    journal = JournalWriter(cold, batch_size=10_000)
+    journal = writer(cold, batch_size=10_000)
     batch = [outcome(d, float(d)) for d in range(1000)]
     batch += [outcome(2000 + i, 5.0, DEAD_LETTER, entity="order", action="ship",
                       error=f"permanent_error: e{i}") for i in range(10)]  # fmt: skip
@@ -202,7 +216,7 @@ async def test_a_full_buffer_drops_the_oldest_rows_and_counts_them(cold: ColdSto
 
     dropped = metrics.JOURNAL_DROPPED.labels("event_schedules")
     before = dropped._value.get()
-    journal = JournalWriter(cold, record_results=False, max_buffered=10)
+    journal = writer(cold, record_results=False, max_buffered=10)
     await journal.record([outcome(i, 1.0) for i in range(25)])
     assert journal.pending() == 10
     assert dropped._value.get() - before == 15
@@ -216,7 +230,7 @@ async def test_a_full_buffer_drops_the_oldest_rows_and_counts_them(cold: ColdSto
 async def test_processing_time_is_ack_minus_claim(cold: ColdStore) -> None:
     o = outcome(1, 0.5, attempt=3)
     o.claimed_at = o.executed_at - 0.25
-    journal = JournalWriter(cold, batch_size=10)
+    journal = writer(cold, batch_size=10)
     await journal.record([o])
     await journal.flush()
     rows = await cold.ch.query(

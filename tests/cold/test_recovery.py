@@ -50,7 +50,7 @@ async def test_stuck_processing_rows_and_expired_leases(cold: ColdStore, hot: Ho
     stuck = await cold.ch.query(STUCK)
     assert sorted(r["schedule_id"] for r in stuck) == ["due_stale", "in_redis", "not_due"]
 
-    result = await recover(cold, hot, processing_timeout_seconds=600)
+    result = await recover(cold, hot, processing_timeout_seconds=600, batch_size=1000)
     p = result.processing
     assert (p.transferred, p.requeued, p.waiting, result.leases_reaped) == (1, 2, 1, 1)
     assert await cold.ch.query(STUCK) == []
@@ -130,7 +130,7 @@ async def test_rebuild_works_through_the_store_keys(cold: ColdStore, hot: HotSto
     now = time.time()
     await cold.write([row(event("x", now + 100), Status.TRANSFERRED, Tier.HOT, FIRST_VERSION)])
     await hot.schedule([event("x", now + 50)])
-    result = await rebuild_hot(cold, hot, processing_timeout_seconds=600)
+    result = await rebuild_hot(cold, hot, processing_timeout_seconds=600, batch_size=1000)
     assert (result.restored, result.already_present) == (0, 0)
     got = await hot.get("x")
     assert got is not None and abs(got[1].scheduled_at - (now + 50)) < 1e-5
