@@ -9,6 +9,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from scheduler.models import new_schedule_id, parse_request
+from scheduler.settings import default
+
+# KAFKA_DELAYED_TOPIC_NAME's default: a producing service need not build Settings.
+DELAYED_TOPIC: str = default("delayed_topic")
 
 
 async def publish_with_delay(
@@ -25,7 +29,7 @@ async def publish_with_delay(
     priority: int = 0,
     max_delay_seconds: int | None = None,
     schedule_id: str | None = None,
-    delayed_topic: str = "delayed_events",
+    delayed_topic: str = DELAYED_TOPIC,
 ) -> str:
     """Validate the event here (so mistakes fail in the caller, not in a dead-letter
     topic), put its envelope on the delayed topic, and return its schedule_id."""
