@@ -142,7 +142,7 @@ async def _fire(
                 load_avg = os.getloadavg()
                 await _sleep_until(first / 1000)
                 cpu0, wall0 = executor.cpu_seconds(), time.time()
-                all0 = cpu_snapshot(executor=executor.pid)
+                all0 = cpu_snapshot(executor=executor.pid)  # in process: "bench"
                 await _wait_fired(redis, due_ms[-1] / 1000, timeout=300)
                 cpu1, wall1 = executor.cpu_seconds(), time.time()
                 all1 = cpu_snapshot(executor=executor.pid)

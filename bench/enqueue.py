@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from bench.client import BATCH, BODY_TEXT, later_request, python_api, store_batch
 from bench.common import Scenario, slow_calls, slow_calls_reset
+from bench.roles import cores_busy, cpu_snapshot
 from scheduler.hot.keys import Keys
 from scheduler.settings import Settings
 
@@ -47,7 +48,7 @@ async def bench_enqueue_single(settings: Settings, quick: bool) -> dict[str, Any
         for i in range(200):  # warm-up: connections, script loads, caches
             await service.schedule_event(TOPIC, BODY_TEXT, delay_seconds=3600, schedule_id=f"w{i}")
         cpu0, rcpu0 = time.process_time(), await _redis_cpu(redis)
-        t0 = time.perf_counter()
+        all0, t0 = cpu_snapshot(), time.perf_counter()
         end = t0 + seconds
         n = 0
         while n < limit and time.perf_counter() < end:
@@ -63,6 +64,7 @@ async def bench_enqueue_single(settings: Settings, quick: bool) -> dict[str, Any
             n += 1
         took = time.perf_counter() - t0
         cpu1, rcpu1 = time.process_time(), await _redis_cpu(redis)
+        all1 = cpu_snapshot()
     stored = int(await redis.zcard(Keys(settings.redis_key_prefix).scheduled)) - 200
     slow = await slow_calls(redis)
     await redis.aclose()
@@ -80,6 +82,7 @@ async def bench_enqueue_single(settings: Settings, quick: bool) -> dict[str, Any
         "events_per_second": round(rate),
         "client_cpu_us_per_event": round((cpu1 - cpu0) / n * 1e6, 1),
         "redis_cpu_us_per_event": round((rcpu1 - rcpu0) / n * 1e6, 1),
+        "cpu_cores_busy": cores_busy(all0, all1, took),
         "target_events_per_second": 5_000,
         "met": rate >= 5_000 and stored == n,
         **slow,
@@ -95,13 +98,14 @@ async def _store_many(settings: Settings, n: int) -> dict[str, Any]:
         await store_batch(service, [later_request(TOPIC, -1)])  # connections, script loads
         before = (await redis.info("memory"))["used_memory"]
         cpu0, rcpu0 = time.process_time(), await _redis_cpu(redis)
-        t0 = time.perf_counter()
+        all0, t0 = cpu_snapshot(), time.perf_counter()
         added = 0
         for at in range(0, n, BATCH):
             items = [later_request(TOPIC, i) for i in range(at, min(n, at + BATCH))]
             added += await store_batch(service, items)
         took = time.perf_counter() - t0
         cpu1, rcpu1 = time.process_time(), await _redis_cpu(redis)
+        all1 = cpu_snapshot()
         after = (await redis.info("memory"))["used_memory"]
     slow = await slow_calls(redis)
     await redis.aclose()
@@ -115,6 +119,7 @@ async def _store_many(settings: Settings, n: int) -> dict[str, Any]:
         "used_memory_before": before,
         "used_memory_after": after,
         "slow": slow,
+        "cpu_cores_busy": cores_busy(all0, all1, took),
         "load_average_before": [round(x, 2) for x in load_avg],
     }
 
@@ -135,6 +140,7 @@ async def bench_enqueue_batch(settings: Settings, quick: bool) -> dict[str, Any]
         "events_per_second": round(r["events_per_second"]),
         "client_cpu_us_per_event": round(r["client_cpu_us_per_event"], 1),
         "redis_cpu_us_per_event": round(r["redis_cpu_us_per_event"], 1),
+        "cpu_cores_busy": r["cpu_cores_busy"],
         "target_events_per_second": 100_000,
         "met": r["events_per_second"] >= 100_000 and r["stored"] == n,
         **r["slow"],

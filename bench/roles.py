@@ -87,24 +87,39 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_cpu_seconds() -> float:
+    """CPU seconds every process on the machine has used (all cores, /proc/stat)."""
+    with Path("/proc/stat").open() as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_snapshot(**pids: int) -> dict[str, float]:
-    """CPU seconds so far of the services, of the given processes and of this one."""
+    """CPU seconds so far of this process ("bench"), of the services, of the given
+    processes (one that is this process counts as "bench") and of the whole machine."""
     out = {"bench": time.process_time()}
     for name, pid in {**SERVICE_PIDS, **pids}.items():
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            out[name] = proc_cpu_seconds(pid)
+        if pid != os.getpid():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                out[name] = proc_cpu_seconds(pid)
+    with contextlib.suppress(OSError, ValueError):
+        out["machine"] = _machine_cpu_seconds()
     return out
 
 
 def cores_busy(
     before: dict[str, float], after: dict[str, float], seconds: float
 ) -> dict[str, float]:
-    """Each process's CPU between two snapshots, in cores (1.0 = one core all the time)."""
-    return {
-        name: round((after[name] - before[name]) / seconds, 2)
-        for name in before
-        if name in after and seconds > 0
-    }
+    """Each process's CPU between two snapshots, in cores (1.0 = one core all the time);
+    `others` is what the rest of the machine used (other people's tests, say)."""
+    if seconds <= 0:
+        return {}
+    busy = {n: (after[n] - before[n]) / seconds for n in before if n in after}
+    if "machine" in busy:
+        ours = sum(v for n, v in busy.items() if n != "machine")
+        busy["others"] = max(0.0, busy["machine"] - ours)
+    return {n: round(v, 2) for n, v in busy.items()}
 
 
 def _die_with_parent() -> Callable[[], None] | None:
