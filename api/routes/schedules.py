@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import Authorized, ServiceDep, SettingsDep
 from api.errors import Problem, ValidationProblem, error_responses
 from scheduler import metrics
+from scheduler.cold.status import ScheduleStatus
 from scheduler.errors import InvalidEvent
 from scheduler.models import Event, ScheduleRequest, parse_request
 from scheduler.router import Stored
@@ -29,29 +30,6 @@ class Scheduled(BaseModel):
     tier: str = Field(description="hot (Redis) or cold (ClickHouse).", examples=["hot"])
     scheduled_at: datetime
     created: bool = Field(description="false: the schedule_id was already scheduled.")
-
-
-class ScheduleInfo(BaseModel):
-    schedule_id: str
-    status: str = Field(
-        description="pending (waiting in ClickHouse), processing (moving into Redis), "
-        "scheduled (waiting in Redis; see hot_state), executed, skipped (later than "
-        "max_delay_seconds), error (dead-lettered), cancelled."
-    )
-    tier: str
-    scheduled_at: datetime
-    topic: str
-    entity_type: str
-    action: str
-    correlation_id: str | None
-    priority: int
-    attempts: int
-    error: str | None
-    hot_state: str | None = Field(
-        description="While Redis holds it: pending, in_flight, or held (due, held back by a pause)."
-    )
-    processing_started_at: datetime | None
-    updated_at: datetime | None
 
 
 class BatchRequest(BaseModel):
@@ -321,12 +299,12 @@ async def create_batch(
     "/{schedule_id}",
     responses={200: _json(STATUS_EXAMPLE), **NOT_FOUND, **error_responses(503)},
 )
-async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleInfo:
+async def get_schedule(schedule_id: str, service: ServiceDep) -> ScheduleStatus:
     """Where the schedule is and what happened to it."""
     found = await service.get_status(schedule_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule {schedule_id!r}")
-    return ScheduleInfo.model_validate(found, from_attributes=True)
+    return found
 
 
 @router.delete(

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
 
 from scheduler.cold.journal import JournalWriter
 from scheduler.cold.records import LIVE, Schedule, Status, Tier, micros
@@ -35,8 +38,21 @@ def _dt(us: int | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleStatus:
+    """What `get_status` and GET /api/v1/schedules/{schedule_id} answer."""
+
+    # The HTTP API serves this very type (the descriptions are /openapi.json's), and
+    # every field is always in its answer.
+    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=True)
+
     schedule_id: str
-    status: str  # pending|processing|scheduled|executed|cancelled|skipped|error
+    status: Annotated[
+        str,
+        Field(
+            description="pending (waiting in ClickHouse), processing (moving into Redis), "
+            "scheduled (waiting in Redis; see hot_state), executed, skipped (later than "
+            "max_delay_seconds), error (dead-lettered), cancelled."
+        ),
+    ]
     tier: str  # hot|cold
     scheduled_at: datetime
     topic: str
@@ -46,7 +62,13 @@ class ScheduleStatus:
     priority: int
     attempts: int = 0
     error: str | None = None
-    hot_state: str | None = None  # 'pending', 'in_flight' or 'held' (paused) while in Redis
+    hot_state: Annotated[
+        str | None,
+        Field(
+            description="While Redis holds it: pending, in_flight, or held (due, held back "
+            "by a pause)."
+        ),
+    ] = None
     processing_started_at: datetime | None = None
     updated_at: datetime | None = None
 
