@@ -1,9 +1,9 @@
 """Real Redis, Kafka-protocol and Temporal servers started as child processes.
 
-`hybrid-scheduler dev` and the tests use these instead of Docker (README: "Embedded
-services" says where each binary comes from). Every service keeps its state and its log
-(`<name>.log`) in a directory of its own, counts as started only once it has answered a
-real protocol request, and is stopped by process id.
+`hybrid-scheduler dev` and the tests use these instead of Docker (the README's table
+under "The two commands" says where each binary comes from). Every service keeps its
+state and its log (`<name>.log`) in a directory of its own, counts as started only once
+it has answered a real protocol request, and is stopped by process id.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 -- Every query the product runs on ClickHouse, by name, loaded once into
 -- scheduler.cold.queries.QUERIES and sent by ColdStore (scheduler/cold/store.py), or by
 -- the transport's connection checks (clickhouse.py). The schema is in migrations/ (with
--- migrate.py); operators' read-only SQL goes through operator_sql.py.
+-- migrate.py); operators' read-only SQL goes through cli/sql.py.
 --
 -- A block runs from its `-- name:` line to the next one; the comment lines at its top say
 -- what it is for. In the SQL:
