@@ -1,4 +1,4 @@
-"""Cold-tier benchmark scenarios (issue 4), on the real chdb engine, in this process.
+"""Cold-tier benchmark scenarios, on the real chdb engine, in this process.
 
   ingest_journal hot-tier ingest with every batch journaled in         target >= 40,000/s
                  ClickHouse before its commit (one in-process consumer)
@@ -214,7 +214,7 @@ async def _sleep(seconds: float) -> None:
 
 
 async def bench_ingest_journal(settings: Settings, quick: bool) -> dict[str, Any]:
-    """Hot-tier ingest as issue 4 requires it: each batch in Redis AND journaled in
+    """Hot-tier ingest as deployed with the cold tier: each batch in Redis AND journaled in
     ClickHouse before its offset is committed (one consumer process)."""
     n = 20_000 if quick else 200_000
     ch = await _database("bench_journal")

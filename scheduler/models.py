@@ -131,7 +131,7 @@ def _request_json_schema(schema: dict[str, Any]) -> None:
 
 
 class ScheduleRequest(BaseModel):
-    """An event to publish later: the design doc's fields, as callers send them."""
+    """An event to publish later, as callers send it."""
 
     model_config = ConfigDict(
         extra="forbid", str_max_length=None, json_schema_extra=_request_json_schema

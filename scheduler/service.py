@@ -1,4 +1,4 @@
-"""The Python API (design doc): `SchedulerService` schedules, cancels and reports, and
+"""The Python API: `SchedulerService` schedules, cancels and reports, and
 optionally runs the executor, the delayed-topic consumer and the sync in this process.
 
     service = SchedulerService(load_settings())
@@ -333,7 +333,7 @@ class SchedulerService:
 
     async def sync_clickhouse_to_redis(self, *, max_events: int | None = None) -> SyncResult:
         """Move cold schedules due within the transfer horizon into Redis (and demote hot
-        ones beyond a lowered immediate horizon); `.moved` is the design doc's count."""
+        ones beyond a lowered immediate horizon); `.moved` counts the events moved."""
         return await self._ops().sync(max_events=max_events)
 
     async def cleanup_old_schedules(self) -> CleanupResult:

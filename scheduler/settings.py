@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         case_sensitive=False, extra="ignore", populate_by_name=True, env_file=None
     )
 
-    # --- tiers (design doc names) ---------------------------------------------------
+    # --- tiers ---------------------------------------------------------------------
     immediate_horizon_seconds: PositiveSeconds = Field(
         86400,
         validation_alias=AliasChoices("SCHEDULES_IMMEDIATE_HORIZON_SECONDS"),

@@ -1,4 +1,4 @@
-"""The Python API of the design doc: schedule_event, cancel_event, get_stats."""
+"""The Python API: schedule_event, cancel_event, get_stats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings: the design doc's names and defaults, and clear errors for bad values."""
+"""Settings: the documented names and defaults, and clear errors for bad values."""
 
 from __future__ import annotations
 
