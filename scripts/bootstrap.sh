@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Installs everything the product and its tests need on a fresh Debian machine with
-# Python 3.11: redis-server (apt, only when missing) and a venv with the package.
+# Python 3.11: Debian packages (apt, only when missing) and a venv with the package.
 # Idempotent; `make dev` and `make test` call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "bootstrap: installing redis-server with apt-get" >&2
+# Debian packages, each installed only when its command is missing (one apt-get update):
+# redis-server for the hot tier; prometheus (promtool), docker-compose and logrotate for
+# the checks of deploy/ and docker-compose.yml (tests/deploy).
+APT_PACKAGES=()
+need() {  # need COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ]; then
+        APT_PACKAGES+=("$2")
+    fi
+}
+need redis-server redis-server
+need promtool prometheus
+need docker-compose docker-compose
+need logrotate logrotate
+if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${APT_PACKAGES[*]} with apt-get" >&2
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${APT_PACKAGES[@]}" >/dev/null
 fi
 
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then
