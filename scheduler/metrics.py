@@ -42,6 +42,14 @@ DEAD_LETTERS = Counter(
 BREAKER_STATE = Gauge(
     "schedules_circuit_breaker_state", "Producer circuit breaker: 0 closed, 1 half-open, 2 open."
 )
+BREAKER_OPENED = Counter(
+    "schedules_circuit_breaker_opened_total",
+    "Times the producer circuit breaker opened (the broker looked down).",
+)
+INGEST_LAG = Gauge(
+    "schedules_ingest_lag_messages",
+    "Messages on the delayed topic not yet consumed by this consumer (its partitions).",
+)
 INGEST_BATCH_SECONDS = Histogram(
     "schedules_ingest_batch_seconds", "Time to store one consumed batch from the delayed topic."
 )
@@ -67,6 +75,10 @@ SYNC_SECONDS = Histogram(
     "schedules_sync_seconds",
     "Duration of one sync run.",
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 180, 300),
+)
+SYNC_LAST_SUCCESS = Gauge(
+    "schedules_sync_last_success_timestamp_seconds",
+    "Unix time at which the last sync run finished without error.",
 )
 JOURNAL_FLUSH_SECONDS = Histogram(
     "schedules_journal_flush_seconds", "Time to write one batch of buffered journal rows."

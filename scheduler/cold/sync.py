@@ -131,6 +131,7 @@ async def sync(
     result.seconds = time.perf_counter() - started
     metrics.SYNC_TRANSFERRED.inc(result.transferred)
     metrics.SYNC_SECONDS.observe(result.seconds)
+    metrics.SYNC_LAST_SUCCESS.set_to_current_time()
     log.info(
         "sync completed: %d transferred, %d demoted, %d resolved in %.2fs",
         result.transferred,

@@ -66,6 +66,7 @@ class CircuitBreaker:
                     self.reset_seconds,
                 )
                 self.opened_total += 1
+                metrics.BREAKER_OPENED.inc()
             self._opened_at = self._clock()
             self._set(State.OPEN)
 

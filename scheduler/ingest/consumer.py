@@ -74,6 +74,7 @@ class DelayedEventsConsumer:
         self._stopping = asyncio.Event()
         self.running = False
         self.totals = BatchResult()
+        self._next_offsets: dict[TopicPartition, int] = {}
         # The loop lives through the broker and Redis going away: one warning when a step
         # starts failing, one line when it works again, backoff in between.
         self.fetching = Outage("ingest: fetching from the delayed topic", log, cap=5.0)
@@ -99,6 +100,7 @@ class DelayedEventsConsumer:
                     await self._pause(self.fetching.failed(exc))  # are retried, not fatal
                     continue
                 self.fetching.recovered()
+                self._record_lag(batches)
                 records = [r for recs in batches.values() for r in recs]
                 if not records:
                     continue
@@ -113,6 +115,19 @@ class DelayedEventsConsumer:
             if storing is not None:
                 await storing
             self.running = False
+
+    def _record_lag(self, batches: dict[TopicPartition, list[Record]]) -> None:
+        """Messages behind the end of this consumer's partitions (the fetch responses'
+        high watermarks), for schedules_ingest_lag_messages."""
+        for tp, recs in batches.items():
+            if recs:
+                self._next_offsets[tp] = recs[-1].offset + 1
+        lag = 0
+        for tp in self.consumer.assignment():
+            end, next_offset = self.consumer.highwater(tp), self._next_offsets.get(tp)
+            if end is not None and next_offset is not None:
+                lag += max(0, end - next_offset)
+        metrics.INGEST_LAG.set(lag)
 
     async def _store_then_commit(
         self, prepared: Prepared, offsets: dict[TopicPartition, int]

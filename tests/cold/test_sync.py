@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from conftest import eventually
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from unit.fakes import sync_config
 
@@ -100,6 +101,8 @@ async def test_sync_moves_only_what_is_due_in_bounded_batches(
     result = await sync(cold, hot, WINDOW, max_events=120)
     assert (result.transferred, result.batches) == (120, 2)
     assert result.seconds > 0
+    last = REGISTRY.get_sample_value("schedules_sync_last_success_timestamp_seconds")
+    assert last is not None and last >= now  # what an operator's "sync stalled" alert reads
     result = await sync(cold, hot, WINDOW)
     assert (result.transferred, result.batches) == (130, 2)
     assert (await sync(cold, hot, WINDOW)).transferred == 0

@@ -154,8 +154,8 @@ def test_parser_finds_metric_names_and_ignores_the_rest() -> None:
 
 
 def test_parser_catches_an_undeclared_metric() -> None:
-    names = metric_names("sum(rate(schedules_sync_last_success_timestamp_seconds[5m]))")
-    assert names == {"schedules_sync_last_success_timestamp_seconds"}
+    names = metric_names("sum(rate(schedules_no_such_metric_seconds[5m]))")
+    assert names == {"schedules_no_such_metric_seconds"}
     assert not names <= set(declared())
 
 
@@ -210,7 +210,7 @@ def test_every_alert_is_annotated_with_a_runbook_link() -> None:
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
 
 
-# The runbook's thresholds (../shared/seeds/000_*.txt, "Primary Health Indicators" and
+# The runbook's thresholds ("Primary Health Indicators" and
 # "Issue 3"): alert -> (the metric it reads, the number it compares with).
 RUNBOOK_THRESHOLDS = {
     "SchedulesRedisPendingWarning": ("schedules_redis_pending", "10000"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 from conftest import committed_offsets, eventually
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from devstack.services import free_port, start_redis
@@ -216,3 +217,37 @@ async def test_compressed_envelopes_fire(settings: Settings, read_topic, uid: st
         assert sorted(m.value.decode() for m in fired) == sorted(codecs)
     finally:
         await service.stop()
+
+
+async def test_consumer_lag_is_exported(
+    settings: Settings, producer: AIOKafkaProducer, hot: HotStore
+) -> None:
+    """schedules_ingest_lag_messages: what is on the delayed topic and not yet read."""
+    await ensure_topics(settings, [settings.delayed_topic])
+    envelope = orjson.dumps({"topic": "t", "body": "b", "delay_seconds": 600})
+    for _ in range(10):
+        await producer.send_and_wait(settings.delayed_topic, envelope, partition=0)
+    consumer = make_consumer(settings, settings.delayed_topic, group_id=None)
+    await consumer.start()
+    ingest = DelayedEventsConsumer(
+        consumer,
+        producer,
+        Router(hot, settings.immediate_horizon_seconds),
+        Limits.from_settings(settings),
+        settings.dead_letter_topic,
+        batch_size=4,
+        max_dead_letter_bytes=settings.max_body_bytes,
+    )
+    lag = "schedules_ingest_lag_messages"
+    try:
+        batches: dict = {}  # type: ignore[type-arg]
+        while not batches:
+            batches = await consumer.getmany(timeout_ms=500, max_records=4)
+        ingest._record_lag(batches)
+        assert REGISTRY.get_sample_value(lag) == 10 - sum(len(r) for r in batches.values())
+        while sum(len(r) for r in batches.values()) or REGISTRY.get_sample_value(lag):
+            batches = await consumer.getmany(timeout_ms=500, max_records=4)
+            ingest._record_lag(batches)
+        assert REGISTRY.get_sample_value(lag) == 0
+    finally:
+        await consumer.stop()

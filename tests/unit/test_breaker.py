@@ -29,6 +29,14 @@ def test_opens_after_threshold_consecutive_failures(breaker: CircuitBreaker) -> 
     assert gauge() == State.OPEN == 2
 
 
+def test_each_opening_is_counted_for_prometheus(breaker: CircuitBreaker) -> None:
+    name = "schedules_circuit_breaker_opened_total"
+    before = REGISTRY.get_sample_value(name) or 0.0
+    for _ in range(5):  # failures while open do not open it again
+        breaker.record_failure()
+    assert REGISTRY.get_sample_value(name) == before + 1
+
+
 def test_a_success_resets_the_count_of_consecutive_failures(breaker: CircuitBreaker) -> None:
     breaker.record_failure()
     breaker.record_failure()
