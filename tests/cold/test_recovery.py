@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cold.runbook import STUCK
@@ -81,21 +82,26 @@ async def test_rebuild_after_flushall_restores_each_schedule_once(
     service = SchedulerService(s)
     await service.start()
     try:
+        # Cold ones all due at one instant 8 s out: they enter the 5 s transfer window 3 s
+        # from now, however long the 50 calls take on a loaded machine.
+        cold_due = time.time() + 8
         hot_ids = [
             await service.schedule_event(topic=topic, body=f"h{i}", delay_seconds=4)
             for i in range(30)
         ]
         cold_ids = [
-            await service.schedule_event(topic=topic, body=f"c{i}", delay_seconds=6)
+            await service.schedule_event(
+                topic=topic, body=f"c{i}", scheduled_at=datetime.fromtimestamp(cold_due, UTC)
+            )
             for i in range(20)
         ]
-        last_cold_due = time.time() + 6  # no later than this
-        assert (await service.sync_clickhouse_to_redis()).moved == 0  # due in 6 s > 5 s
+        assert time.time() < cold_due - 5, "scheduling took over 3 s: the scenario is void"
+        assert (await service.sync_clickhouse_to_redis()).moved == 0  # not yet in the window
         await service.cancel_event(hot_ids[0])
         await service.cancel_event(cold_ids[0])
         # Part of the scenario, not a wait for a result: the cold ones enter the 5 s
-        # transfer window only as time passes (1 s after the last was scheduled).
-        await asyncio.sleep(max(0.0, last_cold_due - 5 + 0.2 - time.time()))
+        # transfer window only as time passes.
+        await asyncio.sleep(max(0.0, cold_due - 5 + 0.2 - time.time()))
         assert (await service.sync_clickhouse_to_redis()).moved == 19
         assert service.journal is not None and service.hot is not None
         await service.journal.flush()
