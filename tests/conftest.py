@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -339,3 +341,26 @@ async def committed_offsets(settings: Settings) -> int:
         return total
     finally:
         await c.stop()
+
+
+def role_process(
+    settings: Settings, role: str, *, stderr: Any = subprocess.DEVNULL, **env: str
+) -> subprocess.Popen[bytes]:
+    """A real `hybrid-scheduler serve --role <role>` process on the test's services and
+    names (Redis prefix, topics); `env`: more settings, e.g. SCHEDULES_LEASE_SECONDS="4"."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--role", role],
+        env={
+            **os.environ,
+            "REDIS_URL": settings.redis_url,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "SCHEDULES_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+            "KAFKA_DELAYED_TOPIC_NAME": settings.delayed_topic,
+            "KAFKA_DEAD_LETTER_TOPIC_NAME": settings.dead_letter_topic,
+            "KAFKA_IDEMPOTENT_PRODUCER": "false",
+            "KAFKA_REQUEST_TIMEOUT_MS": "2000",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )

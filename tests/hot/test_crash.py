@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
+
+from conftest import role_process
 
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
@@ -19,23 +19,8 @@ N = 20_000
 
 
 def executor_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "REDIS_URL": settings.redis_url,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "SCHEDULES_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "KAFKA_DELAYED_TOPIC_NAME": settings.delayed_topic,
-        "KAFKA_DEAD_LETTER_TOPIC_NAME": settings.dead_letter_topic,
-        "KAFKA_IDEMPOTENT_PRODUCER": "false",
-        "KAFKA_REQUEST_TIMEOUT_MS": "2000",
-        "SCHEDULES_LEASE_SECONDS": "4",
-        "SCHEDULES_EXECUTOR_BATCH_SIZE": "200",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", "executor"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return role_process(
+        settings, "executor", SCHEDULES_LEASE_SECONDS="4", SCHEDULES_EXECUTOR_BATCH_SIZE="200"
     )
 
 

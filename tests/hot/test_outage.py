@@ -5,17 +5,15 @@ back off and resume; nothing accepted before the kill is lost."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from conftest import PrivateRedis, eventually
+from conftest import PrivateRedis, eventually, role_process
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -181,24 +179,13 @@ async def _all_fired(reader, seen: list[bytes], ids: set[bytes]) -> bool:  # typ
 
 
 def executor_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "REDIS_URL": settings.redis_url,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "SCHEDULES_REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        "KAFKA_DELAYED_TOPIC_NAME": settings.delayed_topic,
-        "KAFKA_DEAD_LETTER_TOPIC_NAME": settings.dead_letter_topic,
-        "KAFKA_IDEMPOTENT_PRODUCER": "false",
-        "KAFKA_REQUEST_TIMEOUT_MS": "2000",
-        "SCHEDULES_LEASE_SECONDS": "5",
-        "SCHEDULES_REDIS_PROCESSING_INTERVAL": "0.5",
-        "SCHEDULES_LOG_LEVEL": "INFO",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", "executor"],
-        env=env,
-        stdout=subprocess.DEVNULL,
+    return role_process(
+        settings,
+        "executor",
         stderr=log.open("wb"),
+        SCHEDULES_LEASE_SECONDS="5",
+        SCHEDULES_REDIS_PROCESSING_INTERVAL="0.5",
+        SCHEDULES_LOG_LEVEL="INFO",
     )
 
 
