@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from bench.client import batch_rate, load_due, python_api
 from bench.common import Scenario, fill_delayed_topic, slow_calls, slow_calls_reset
 from bench.roles import RoleProcess, cores_busy, cpu_snapshot, serve, wait_ready
-from bench.topic import Fired, read_fired
+from bench.topic import Fired, broker_round_trip_ms, read_fired
 from scheduler.hot.keys import Keys
 from scheduler.kafka import ensure_topics
 from scheduler.settings import Settings
@@ -125,7 +125,8 @@ async def _fire(
     `executor_in(settings, tmp)`: where the executor runs (default: its own process, by
     the console script, with its garbage collections recorded)."""
     start_executor = executor_in or _executor_process
-    await ensure_topics(settings, [topic], partitions=PARTITIONS)
+    await ensure_topics(settings, [topic, f"{topic}.probe"], partitions=PARTITIONS)
+    round_trip = await broker_round_trip_ms(settings, f"{topic}.probe")
     redis = Redis.from_url(settings.redis_url)
     with tempfile.TemporaryDirectory(prefix="bench-deployed-") as tmp:
         async with python_api(settings) as service:
@@ -170,6 +171,7 @@ async def _fire(
         "executor_cpu_cores_busy": round((cpu1 - cpu0) / max(wall1 - wall0, 1e-9), 2),
         "cpu_cores_busy_while_firing": cores_busy(all0, all1, wall1 - wall0),
         "executor_exit_code": executor.exit_code,
+        "broker_produce_round_trip_ms_before_load": round_trip,
         "gc": gc,
         **slow,
         "load_average_before_firing": [round(x, 2) for x in load_avg],

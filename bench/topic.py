@@ -18,6 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import percentiles
+from scheduler.kafka import make_producer
+from scheduler.settings import Settings
 
 DUE_HEADER = "bench-due-ms"
 _LATENESS_PS = (50, 90, 99, 99.9)
@@ -52,6 +54,19 @@ class Fired:
             worst[second] = max(worst.get(second, t - d), t - d)
         return [worst.get(s, 0) for s in range(max(worst) + 1)]
 
+    def firing_instants(self) -> dict[str, Any]:
+        """How the events were fired: the executor appends a claimed batch's records at
+        (nearly) one instant, so distinct record timestamps (ms) approximate its claims."""
+        if not self.timestamps_ms:
+            return {}
+        instants = len(set(self.timestamps_ms))
+        span = (max(self.timestamps_ms) - min(self.timestamps_ms)) / 1000 or 1.0
+        return {
+            "distinct_record_timestamps_ms": instants,
+            "per_second": round(instants / span, 1),
+            "events_per_instant": round(len(self) / instants, 1),
+        }
+
     def summary(self) -> dict[str, Any]:
         late = self.lateness_ms()
         return {
@@ -63,8 +78,25 @@ class Fired:
             "timestamp_type": sorted(
                 {0: "CreateTime", 1: "LogAppendTime"}.get(t, str(t)) for t in self.timestamp_types
             ),
+            "firing_instants": self.firing_instants(),
             "seconds_to_read_topic": round(self.read_seconds, 2),
         }
+
+
+async def broker_round_trip_ms(settings: Settings, topic: str, n: int = 50) -> dict[str, float]:
+    """Percentiles of n sequential sends of one small record (the product's producer
+    settings: acks=all, linger): what one produce-and-acknowledge costs on this broker."""
+    producer = make_producer(settings)
+    await producer.start()
+    took: list[float] = []
+    try:
+        for i in range(n):
+            t = time.perf_counter()
+            await producer.send_and_wait(topic, b"x", key=str(i).encode())
+            took.append((time.perf_counter() - t) * 1000)
+    finally:
+        await producer.stop()
+    return {k: round(v, 2) for k, v in percentiles(took, (50, 90)).items()}
 
 
 async def read_fired(bootstrap: str, topic: str, *, timeout: float = 300.0) -> Fired:
