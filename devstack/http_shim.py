@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Collection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,11 @@ def statement_kind(sql: str) -> str:
     """The first keyword of `sql`, ignoring leading comments, blanks and parentheses."""
     words = _LEADING_NOISE.sub("", sql, count=1).split(None, 1)
     return words[0].upper().rstrip(";") if words else ""
+
+
+def _normalized(sql: str) -> str:
+    """`sql` without its FORMAT clause, trailing `;` and extra whitespace."""
+    return " ".join(_TRAILING_FORMAT.sub("", sql).split()).rstrip(";").rstrip()
 
 
 def _quote(value: str) -> str:
@@ -164,10 +170,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _ShimServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], path: str, readonly: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], path: str, readonly: bool, allowed: Collection[str]
+    ) -> None:
         super().__init__(address, _Handler)
         self.path = path
         self.readonly = readonly
+        self.allowed = frozenset(_normalized(sql) for sql in allowed)
         self._open: set[socket.socket] = set()  # keep-alive connections being served
         self._open_lock = threading.Lock()
 
@@ -194,7 +203,10 @@ class _ShimServer(ThreadingHTTPServer):
     ) -> tuple[bytes, dict[str, str]]:
         insert = _INSERT_HEAD.match(raw)
         sql = raw[: insert.end()].decode() if insert else raw.decode()
-        if self.readonly and statement_kind(sql) not in READ_STATEMENTS:
+        # The few exact statements `allowed` besides reads (table maintenance) run as
+        # they are; anything else on a read-only shim must be a read, and runs read-only.
+        readonly = self.readonly and _normalized(sql) not in self.allowed
+        if readonly and statement_kind(sql) not in READ_STATEMENTS:
             raise _Refused(f"only {', '.join(sorted(READ_STATEMENTS))} are allowed here")
         session = _Session(self.path)
         try:
@@ -209,7 +221,7 @@ class _ShimServer(ThreadingHTTPServer):
                 if not _SETTING_NAME.match(name):
                     raise ValueError(f"Code: 115. DB::Exception: bad setting name {name!r}")
                 session.query(f"SET {name} = {_quote(value)}")
-            if self.readonly:
+            if readonly:
                 # ClickHouse's own guard also catches writes hidden in a read statement
                 # (table functions, multi-statements): readonly=1 is per handle.
                 session.query("SET readonly = 1")
@@ -253,14 +265,22 @@ class HttpShim:
     """A ClickHouse-compatible HTTP endpoint on the chdb engine at `path`.
 
     `readonly=True` refuses anything but SELECT/WITH/SHOW/DESCRIBE/EXPLAIN/EXISTS and
-    also runs each request with ClickHouse's `readonly = 1`.
+    also runs each request with ClickHouse's `readonly = 1`, except the exact statements
+    in `allowed` (whitespace, a trailing `;` and a FORMAT clause aside).
     """
 
     def __init__(
-        self, path: str | Path, *, host: str = "127.0.0.1", port: int = 0, readonly: bool = False
+        self,
+        path: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        readonly: bool = False,
+        allowed: Collection[str] = (),
     ) -> None:
         # chdb compares engine paths literally: use the spelling EmbeddedClickHouse uses.
-        self._server = _ShimServer((host, port), str(Path(path).resolve()), readonly)
+        resolved = str(Path(path).resolve())
+        self._server = _ShimServer((host, port), resolved, readonly, allowed)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="chdb-http-shim", daemon=True
         )

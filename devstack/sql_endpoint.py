@@ -4,7 +4,8 @@ chdb lets one process open the data, and while the product runs that is the prod
 a product process on the embedded engine offers a read-only HTTP shim over it on
 127.0.0.1:SCHEDULES_CLICKHOUSE_SHIM_PORT (`start_product_shim`), and `hybrid-scheduler
 sql` sends its query there; with no product running, it opens the data itself, behind
-the same read-only shim (`embedded_endpoint`).
+the same read-only shim (`embedded_endpoint`). Besides reads, the shim runs the runbook's
+table maintenance statements (scheduler.cold.upkeep: `hybrid-scheduler maintenance`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import chdb.session
 
 from devstack.http_shim import HttpShim
+from scheduler.cold import upkeep
 from scheduler.errors import StartupError
 from scheduler.settings import Settings
 
@@ -57,6 +59,7 @@ def start_product_shim(settings: Settings) -> HttpShim | None:
             host=SHIM_HOST,
             port=settings.clickhouse_shim_port,
             readonly=True,
+            allowed=upkeep.STATEMENTS,
         )
     except OSError as exc:
         log.warning(
@@ -95,7 +98,7 @@ def embedded_endpoint(settings: Settings) -> Iterator[str]:
             f"SCHEDULES_CLICKHOUSE_SHIM_PORT to that process's port ({exc})"
         ) from exc
     try:
-        with HttpShim(path, host=SHIM_HOST, readonly=True) as shim:
+        with HttpShim(path, host=SHIM_HOST, readonly=True, allowed=upkeep.STATEMENTS) as shim:
             yield shim.url
     finally:
         anchor.close()

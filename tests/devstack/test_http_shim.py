@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from devstack.http_shim import HttpShim, statement_kind
-from scheduler.cold import ClickHouse, EmbeddedClickHouse, ServerClickHouse, migrate
+from scheduler.cold import ClickHouse, EmbeddedClickHouse, ServerClickHouse, migrate, upkeep
 from scheduler.errors import ClickHouseQueryError
 
 
@@ -118,3 +118,27 @@ async def test_readonly_refuses_inserts_and_url_settings(
         content=b"SELECT * FROM file('/etc/passwd', 'LineAsString')",
     )
     assert (reply.status_code, reply.headers["X-ClickHouse-Exception-Code"]) == (403, "164")
+
+
+async def test_readonly_runs_the_allowed_maintenance_statements_only(
+    chdb_path: object, operator: ClickHouse
+) -> None:
+    """The product's endpoint lets the runbook's OPTIMIZE/CHECK through (exactly those
+    statements: `hybrid-scheduler maintenance`), and nothing that merely starts like them."""
+    with HttpShim(str(chdb_path), readonly=True, allowed=upkeep.STATEMENTS) as shim:
+        maintainer = ServerClickHouse(f"{shim.url}/{operator.database}")
+        try:
+            await maintainer.command("OPTIMIZE TABLE event_schedules_log FINAL")
+            checked = await maintainer.raw("CHECK TABLE event_schedules_log;", "TSVWithNames")
+            assert checked.startswith(b"part_path\tis_passed") or checked.startswith(b"result")
+            for sql in (
+                "OPTIMIZE TABLE event_schedules_log",  # not the allowed statement
+                "OPTIMIZE TABLE event_schedules_log FINAL; DROP TABLE event_schedules_log",
+                "OPTIMIZE TABLE schema_migrations FINAL",
+            ):
+                with pytest.raises(ClickHouseQueryError) as raised:
+                    await maintainer.command(sql)
+                assert raised.value.code == 164, sql
+        finally:
+            await maintainer.close()
+    assert await operator.query("EXISTS TABLE event_schedules_log") == [{"result": 1}]
