@@ -21,6 +21,7 @@ from scheduler.cold.analytics import ExecutionSummary, PerformanceMetrics, Sched
 from scheduler.errors import ConfigError, InvalidEvent
 from scheduler.hot.pause import MAX_REASON, PauseState, Scope
 from scheduler.kafka import probe_broker
+from scheduler.levels import Level, queue_levels
 from scheduler.models import INT32, TOPIC_PATTERN
 from scheduler.service import SchedulerService
 from workflows.client import run_job
@@ -30,12 +31,6 @@ router = APIRouter(prefix="/api/v1/schedules/monitoring", tags=["monitoring"])
 CHECK_TIMEOUT = 2.0
 # Within the check's own bound, so that a broker that does not answer is reported as such.
 KAFKA_PROBE_TIMEOUT = CHECK_TIMEOUT * 0.9
-# The runbook's queue depth thresholds: below `normal` is normal, above `critical` is
-# critical, in between is warning.
-THRESHOLDS = {"redis_pending": (10_000, 100_000), "pending": (100_000, 1_000_000)}
-
-
-Level = Literal["normal", "warning", "critical"]
 
 
 class Check(BaseModel):
@@ -156,15 +151,6 @@ STILL_RUNNING = {
 }
 
 
-def level(name: str, value: int | None) -> str | None:
-    if value is None:
-        return None
-    normal, critical = THRESHOLDS[name]
-    if value < normal:
-        return "normal"
-    return "critical" if value > critical else "warning"
-
-
 async def _check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
@@ -259,10 +245,7 @@ async def stats(service: ServiceDep) -> dict[str, Any]:
     which background roles are `running`, and each queue depth's level."""
     result = await service.get_stats()
     result["dead_lettered"] = result.get("ingest", {}).get("dead_lettered", 0)
-    result["levels"] = {
-        "redis_pending": level("redis_pending", result.get("redis_pending")),
-        "pending": level("pending", result.get("pending")),
-    }
+    result["levels"] = queue_levels(result)
     return result
 
 

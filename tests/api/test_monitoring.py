@@ -60,17 +60,6 @@ async def test_stats_has_the_runbook_fields(hybrid_api: httpx.AsyncClient) -> No
     assert body["levels"] == {"redis_pending": "normal", "pending": "normal"}
 
 
-def test_levels_use_the_runbook_thresholds() -> None:
-    from api.routes.monitoring import level
-
-    assert level("redis_pending", 9_999) == "normal"
-    assert level("redis_pending", 60_000) == "warning"
-    assert level("redis_pending", 100_001) == "critical"
-    assert level("pending", 500_000) == "warning"
-    assert level("pending", 1_000_001) == "critical"
-    assert level("pending", None) is None
-
-
 async def test_metrics_is_prometheus_text(api: httpx.AsyncClient) -> None:
     await api.post("/api/v1/schedules", json=event())
     r = await api.get(f"{URL}/metrics")
