@@ -69,7 +69,8 @@ ERRORS: dict[int, dict[str, Any]] = {
     },
     503: {
         "model": Problem,
-        "description": "A backing service (Redis, ClickHouse) is unreachable.",
+        "description": "A backing service (Redis, ClickHouse; Temporal for a manual job) is "
+        "unreachable.",
         "content": {
             "application/json": {
                 "example": {"detail": "Redis at redis://localhost:6379/0 is unreachable: ..."}
@@ -114,7 +115,7 @@ async def _invalid_event(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.warning("backing service unavailable: %s", exc)
-    return JSONResponse({"detail": str(exc)}, status_code=503)
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
 
 async def _config(_: Request, exc: Exception) -> JSONResponse:

@@ -6,6 +6,9 @@ manual `sync` and `cleanup`).
     done.result      # SyncResult, or None if it did not finish in time
     done.workflow_id # to look it up later: `temporal workflow show -w <id>`
 
+Temporal unreachable (or refusing the call) raises scheduler.errors.ServiceUnavailable
+within `wait_seconds` (at least START_SECONDS), which the HTTP API answers with 503.
+
 Workflows are started by name, so this imports neither the workflows nor, through them,
 the activities: a process that only starts jobs (the HTTP API) loads just the client.
 """
@@ -19,6 +22,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError
 
 from scheduler.cold.jobs import (
     CleanupInput,
@@ -27,6 +31,7 @@ from scheduler.cold.jobs import (
     SyncInput,
     SyncResult,
 )
+from scheduler.errors import ServiceUnavailable
 from scheduler.settings import Settings
 from workflows.models import CLEANUP_WORKFLOW, RECOVERY_WORKFLOW, SYNC_WORKFLOW, RecoveryOutput
 
@@ -53,6 +58,10 @@ async def connect(settings: Settings) -> Client:
     )
 
 
+# The least time Temporal is given to accept a start, however short the caller's wait: a
+# sub-second wait means "do not wait for the result", not "Temporal is down".
+START_SECONDS = 2.0
+
 # job: (workflow name, its input, its result)
 JOBS: dict[str, tuple[str, type, type]] = {
     "sync": (SYNC_WORKFLOW, SyncInput, SyncResult),
@@ -77,21 +86,42 @@ async def run_job(
     wait_seconds: float = 30.0,
 ) -> JobRun:
     """Start the job's workflow (or join the manual run already going: one workflow id
-    per job) and wait up to `wait_seconds` for its result. A failed workflow raises
-    temporalio.client.WorkflowFailureError."""
+    per job) and wait up to `wait_seconds` in all for its result. A failed workflow raises
+    temporalio.client.WorkflowFailureError. Temporal refusing the start, or not accepting
+    it within `wait_seconds` (at least START_SECONDS; the client would otherwise retry an
+    unreachable server for ~10 s), raises ServiceUnavailable, as does losing it while
+    waiting for the result."""
     if job not in JOBS:
         raise ValueError(f"unknown job {job!r}; choose from {sorted(JOBS)}")
     workflow, input_type, result_type = JOBS[job]
-    handle = await client.start_workflow(
-        workflow,
-        input_type() if arg is None else arg,
-        id=f"schedules-{job}-manual",
-        task_queue=settings.temporal_task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        result_type=result_type,
-    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    start_within = max(wait_seconds, START_SECONDS)
+    where = f"Temporal at {settings.temporal_address}"
     try:
-        result = await asyncio.wait_for(handle.result(), wait_seconds)
+        handle = await asyncio.wait_for(
+            client.start_workflow(
+                workflow,
+                input_type() if arg is None else arg,
+                id=f"schedules-{job}-manual",
+                task_queue=settings.temporal_task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                result_type=result_type,
+            ),
+            start_within,
+        )
+    except TimeoutError:
+        raise ServiceUnavailable(
+            f"{where} did not start the {job} job within {start_within:g} s"
+        ) from None
+    except RPCError as exc:
+        raise ServiceUnavailable(f"{where} did not start the {job} job: {exc}") from exc
+    try:
+        result = await asyncio.wait_for(handle.result(), max(0.0, deadline - loop.time()))
     except TimeoutError:
         return JobRun(handle.id, finished=False)
+    except RPCError as exc:
+        raise ServiceUnavailable(
+            f"the {job} job started as workflow {handle.id}, then {where} became unreachable: {exc}"
+        ) from exc
     return JobRun(handle.id, finished=True, result=result)
