@@ -9,9 +9,9 @@ SIGINT or SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
+from cli.logs import setup_logging_from
 from scheduler.errors import ConfigError
 from scheduler.service import SchedulerService
 from scheduler.settings import load_settings
@@ -20,7 +20,7 @@ from workflows.worker import start_worker
 
 async def main() -> None:
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level)
+    setup_logging_from(settings)
     if not settings.cold_tier_enabled:
         raise ConfigError("the worker needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
     interrupted = asyncio.Event()

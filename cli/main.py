@@ -56,15 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cli.logs import setup_logging
+    from cli.logs import setup_logging_from
     from scheduler.settings import load_settings
 
     try:
         settings = load_settings()
+        setup_logging_from(settings)
     except SchedulerError as exc:
         print(f"hybrid-scheduler: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
     try:
         if args.command == "dev":
             from cli.dev import cmd_dev

@@ -359,6 +359,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SCHEDULES_LOG_LEVEL"),
         description="DEBUG, INFO, WARNING or ERROR.",
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=AliasChoices("SCHEDULES_LOG_FORMAT"),
+        description="text (one line per message) or json (one JSON object per line: ts, "
+        "level, logger, message, exception).",
+    )
+    log_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("SCHEDULES_LOG_FILE"),
+        description="Also append the log to this file (its directory is created; reopened "
+        "when logrotate moves it); unset = stderr only.",
+    )
 
     @field_validator("delayed_topic", "dead_letter_topic")
     @classmethod
@@ -378,6 +390,16 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("log_file", mode="before")
+    @classmethod
+    def _unset_if_empty(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @model_validator(mode="after")
     def _horizons(self) -> Settings:
