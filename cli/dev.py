@@ -48,4 +48,9 @@ def cmd_dev(settings: Settings) -> None:
         dev_settings = settings.model_copy(update=update)
         if "temporal" in stack.processes:
             log.info("Temporal UI: http://127.0.0.1:%d", DEV_PORTS["temporal_ui"])
-        asyncio.run(run_roles(dev_settings, DEV_ROLES))
+        embedded = ", ".join(f"{name} ({proc.port})" for name, proc in stack.processes.items())
+        try:
+            asyncio.run(run_roles(dev_settings, DEV_ROLES))
+        finally:
+            log.info("stopping the embedded services: %s", embedded or "none")
+    log.info("stopped the embedded services")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -64,9 +65,18 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
         raise ConfigError("the worker role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
     service = SchedulerService(settings)
     stop = asyncio.Event()
+    received: list[str] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            received.append(sig.name)
+            log.info("%s received: stopping", sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
+    what = describe(settings, roles, with_worker=with_worker, with_api=with_api)
     await service.start(roles)
     shim = None
     if settings.cold_tier_enabled and not settings.clickhouse_url:
@@ -92,7 +102,12 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
             server = build_server(settings, service, worker.client if worker else None)
             serving = asyncio.create_task(server.serve())
             running.add(serving)
-            log.info("HTTP API on http://%s:%d", settings.api_host, settings.api_port)
+            # The start-up line below says "listening": wait for it (or for a failure).
+            listening = asyncio.create_task(server.listening.wait())
+            await asyncio.wait({listening, serving}, return_when=asyncio.FIRST_COMPLETED)
+            listening.cancel()
+        if not any(task.done() for task in running):
+            log.info("hybrid-scheduler started (pid %d): %s", os.getpid(), "; ".join(what))
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({*running, stopped}, return_when=asyncio.FIRST_COMPLETED)
         for task in running:
@@ -105,7 +120,6 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
         for task in running - {worker_done, serving}:
             task.cancel()
     finally:
-        log.info("stopping")
         if server is not None:
             server.should_exit = True
         if worker is not None and worker_done is not None and not worker_done.done():
@@ -113,3 +127,27 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
         if shim is not None:
             shim.close()
         await service.stop()
+        log.info(
+            "hybrid-scheduler stopped (pid %d%s): %s",
+            os.getpid(),
+            f", {received[0]}" if received else "",
+            "; ".join(what),
+        )
+
+
+def describe(
+    settings: Settings, roles: Sequence[str], *, with_worker: bool, with_api: bool
+) -> list[str]:
+    """What a process runs, for its start-up and shutdown lines: the roles, and where the
+    API listens and the worker polls."""
+    parts = [f"roles {', '.join(roles)}"] if roles else []
+    if with_worker:
+        parts.append(
+            f"Temporal worker on task queue {settings.temporal_task_queue!r} "
+            f"at {settings.temporal_address}"
+        )
+        if settings.temporal_metrics_port:
+            parts.append(f"Temporal SDK metrics on port {settings.temporal_metrics_port}")
+    if with_api:
+        parts.append(f"HTTP API on http://{settings.api_host}:{settings.api_port}")
+    return parts or ["nothing"]
