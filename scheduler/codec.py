@@ -73,4 +73,7 @@ def decode(schedule_id: str, data: bytes) -> Event:
     except SchedulerError:
         raise
     except Exception as exc:  # any shape msgpack can hold, none of them an event
-        raise SchedulerError(f"stored payload of {schedule_id} is unreadable: {exc!r}") from exc
+        # str, not repr: the repr of a decoding error holds the bytes (the event's body)
+        raise SchedulerError(
+            f"stored payload of {schedule_id} is unreadable: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -12,6 +12,7 @@ Execution results and hourly metrics expire by their tables' TTLs.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from scheduler import metrics
@@ -19,6 +20,8 @@ from scheduler.cold.jobs import CleanupResult
 from scheduler.cold.records import FINISHED, micros, tombstone_version
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
+
+log = logging.getLogger(__name__)
 
 
 async def cleanup(
@@ -43,4 +46,12 @@ async def cleanup(
     result.hot_orphans = await hot.sweep_orphans()
     metrics.CLEANED.labels("hot_orphan").inc(result.hot_orphans)
     result.seconds = time.perf_counter() - started
+    log.info(
+        "cleanup completed: %d removed (%s), %d months dropped, %d hot orphans in %.2fs",
+        result.total,
+        ", ".join(f"{status} {n}" for status, n in sorted(result.removed.items()) if n) or "-",
+        len(result.partitions_dropped),
+        result.hot_orphans,
+        result.seconds,
+    )
     return result

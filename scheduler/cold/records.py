@@ -161,7 +161,8 @@ def _headers(text: str) -> dict[str, str]:
     if not isinstance(value, dict):
         # Not written by us (an operator's insert?): fire without them, rather than let
         # one row stop every sync.
-        log.error("unreadable headers %r in event_schedules: ignored", text[:200])
+        # Not their text: headers may carry tokens for the event's consumer.
+        log.error("unreadable headers (%d characters) in event_schedules: ignored", len(text))
         return {}
     return {str(k): str(v) for k, v in value.items()}
 

@@ -15,6 +15,7 @@ before it stopped. It is resolved by what Redis and the clock say:
 
 from __future__ import annotations
 
+import logging
 import time
 
 from scheduler import metrics
@@ -23,6 +24,8 @@ from scheduler.cold.records import Status, Tier, change_version, micros
 from scheduler.cold.store import START, ColdStore
 from scheduler.cold.transfer import Moved, move_to_hot
 from scheduler.hot.store import HotStore
+
+log = logging.getLogger(__name__)
 
 # Only schedules due this far ahead are checked against Redis: nearer ones may be firing.
 HOT_CHECK_MARGIN_SECONDS = 5.0
@@ -93,7 +96,18 @@ async def recover(
     )
     reaped = await hot.reap(now)
     metrics.RECOVERED.labels("lease").inc(reaped)
-    return RecoveryResult(processing, reaped, time.perf_counter() - started)
+    result = RecoveryResult(processing, reaped, time.perf_counter() - started)
+    log.info(
+        "recovery completed: %d stuck processing resolved (%d transferred, %d requeued), "
+        "%d left waiting, %d expired leases returned in %.2fs",
+        processing.transferred + processing.requeued,
+        processing.transferred,
+        processing.requeued,
+        processing.waiting,
+        reaped,
+        result.seconds,
+    )
+    return result
 
 
 async def check_hot(
@@ -139,9 +153,18 @@ async def rebuild_hot(
     result.restored = moved.transferred - moved.already_in_redis
     result.already_present = moved.already_in_redis
     result.cancelled = moved.cancelled
-    result.processing = await resolve_processing(
+    processing = result.processing = await resolve_processing(
         cold, hot, grace_seconds=processing_timeout_seconds, batch_size=batch_size
     )
     metrics.RECOVERED.labels("rebuilt").inc(result.restored)
     result.seconds = time.perf_counter() - started
+    log.warning(
+        "hot-tier rebuild completed: %d restored to Redis, %d already there, %d cancelled, "
+        "%d processing resolved in %.2fs",
+        result.restored,
+        result.already_present,
+        result.cancelled,
+        processing.transferred + processing.requeued,
+        result.seconds,
+    )
     return result
