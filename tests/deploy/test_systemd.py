@@ -11,6 +11,8 @@ against a temporary log directory, changing nothing.
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import re
 import sys
 from pathlib import Path
@@ -70,8 +72,11 @@ def test_role_unit(role: str) -> None:
     assert one(unit, "Service", "Restart") == "on-failure"
     assert one(unit, "Service", "EnvironmentFile") == "/etc/hybrid-scheduler/scheduler.env"
     assert one(unit, "Service", "User") not in {"root", "0"}
-    assert service["StandardOutput"] == [f"append:{LOG_FILE}"]
-    assert service["StandardError"] == [f"append:{LOG_FILE}"]
+    # The process writes LOG_FILE itself (SCHEDULES_LOG_FILE, see the env file test);
+    # its stderr goes to the journal, and systemd creates the log directory for its user.
+    assert service["StandardOutput"] == ["journal"]
+    assert service["StandardError"] == ["journal"]
+    assert service["LogsDirectory"] == ["scheduler"]
     assert re.fullmatch(r"SCHEDULES_METRICS_PORT=\d+", one(unit, "Service", "Environment"))
     assert one(unit, "Unit", "PartOf") == GROUP
     assert "scheduler-migrate.service" in one(unit, "Unit", "After").split()
@@ -92,6 +97,17 @@ def test_roles_have_distinct_metrics_ports_matching_prometheus_host_config() -> 
         assert targets[role] == [f"127.0.0.1:{port}"]
 
 
+def test_the_env_file_sends_every_role_to_the_log_file() -> None:
+    settings = dict(
+        line.split("=", 1)
+        for line in (SYSTEMD / "scheduler.env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings["SCHEDULES_LOG_FILE"] == LOG_FILE
+    assert settings["SCHEDULES_LOG_FORMAT"] in {"text", "json"}
+    assert str(Path(LOG_FILE).parent) == "/var/log/scheduler"  # LogsDirectory=scheduler
+
+
 def test_migrate_is_a_oneshot_the_roles_wait_for() -> None:
     unit = parse(SYSTEMD / "scheduler-migrate.service")
     assert one(unit, "Service", "Type") == "oneshot"
@@ -100,6 +116,7 @@ def test_migrate_is_a_oneshot_the_roles_wait_for() -> None:
     assert one(unit, "Service", "EnvironmentFile") == "/etc/hybrid-scheduler/scheduler.env"
     assert one(unit, "Service", "User") not in {"root", "0"}
     assert one(unit, "Unit", "PartOf") == GROUP
+    assert one(unit, "Service", "StandardError") == "journal"
 
 
 def test_the_group_unit_starts_every_role() -> None:
@@ -139,4 +156,33 @@ def test_logrotate_config(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     assert not re.search(r"^error", output, re.IGNORECASE | re.MULTILINE), output
     assert f"considering log {logs}/scheduler.log" in output
-    assert "copytruncate" in text  # systemd holds the file open in append mode
+    # The roles reopen a renamed file (WatchedFileHandler): rename, never copy and truncate
+    # (lines written between the copy and the truncate would be lost).
+    directives = {line.split()[0] for line in text.splitlines() if line.startswith("    ")}
+    assert "copytruncate" not in directives
+    assert "nocreate" in directives
+
+
+def test_logrotate_renames_the_file_and_a_running_role_goes_on_in_a_new_one(
+    tmp_path: Path,
+) -> None:
+    logrotate = require("logrotate", "logrotate")
+    logs = tmp_path / "log"
+    logs.mkdir()
+    config = tmp_path / "hybrid-scheduler"
+    text = (DEPLOY / "logrotate" / "hybrid-scheduler").read_text()
+    config.write_text(text.replace("/var/log/scheduler/", f"{logs}/"))
+    # What cli/logs.py installs for SCHEDULES_LOG_FILE.
+    handler = logging.handlers.WatchedFileHandler(logs / "scheduler.log")
+    role = logging.Logger("role")
+    role.addHandler(handler)
+    try:
+        role.error("before the rotation")
+        result = run([logrotate, "-f", "--state", str(tmp_path / "state"), str(config)])
+        assert result.returncode == 0, result.stdout + result.stderr
+        role.error("after the rotation")
+    finally:
+        handler.close()
+    (rotated,) = [p for p in logs.iterdir() if p.name != "scheduler.log"]
+    assert rotated.read_text() == "before the rotation\n"
+    assert (logs / "scheduler.log").read_text() == "after the rotation\n"
