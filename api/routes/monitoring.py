@@ -201,7 +201,7 @@ async def _kafka_answers(bootstrap: str) -> None:
 async def health(service: ServiceDep, settings: SettingsDep, temporal: TemporalDep) -> JSONResponse:
     """`healthy`; `degraded` (still 200) when ClickHouse, Kafka or Temporal is down;
     `unhealthy` (503) when Redis is down, since nothing can be scheduled or fired."""
-    redis = service.redis
+    redis = service.runtime.redis
 
     async def ping_redis() -> None:
         if redis is None:
@@ -209,7 +209,7 @@ async def health(service: ServiceDep, settings: SettingsDep, temporal: TemporalD
         await redis.ping()
 
     checks: dict[str, Callable[[], Awaitable[Any]]] = {"redis": ping_redis}
-    clickhouse = service.clickhouse
+    clickhouse = service.runtime.clickhouse
     if settings.cold_tier_enabled and clickhouse is not None:
         checks["clickhouse"] = clickhouse.ping
     checks["kafka"] = lambda: _kafka_answers(settings.kafka_bootstrap_servers)
@@ -286,7 +286,7 @@ async def _run(
     in_process: Callable[[], Awaitable[Any]],
 ) -> JSONResponse:
     if temporal is None:
-        if service.cold_ops is None:
+        if service.runtime.cold_ops is None:
             raise ConfigError("the cold tier is disabled (SCHEDULES_COLD_TIER_ENABLED=false)")
         body = {"job": job, "via": "in_process", "finished": True, **_as_dict(await in_process())}
         return JSONResponse(body)
@@ -350,9 +350,9 @@ async def cleanup(
 
 
 def _analytics(service: SchedulerService) -> ScheduleAnalyticsService:
-    if service.analytics is None:
+    if service.runtime.analytics is None:
         raise ConfigError("analytics need the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
-    return service.analytics
+    return service.runtime.analytics
 
 
 @router.get("/analytics/summary", responses={**NO_COLD_TIER, **error_responses(503)})

@@ -40,8 +40,8 @@ async def test_health_unhealthy_when_redis_is_down(
 ) -> None:
     api = await make_client(settings)
     service = api._transport.app.state.service  # type: ignore[attr-defined]
-    await service.redis.aclose()
-    service.redis = service.redis.from_url("redis://127.0.0.1:1/0")
+    await service.runtime.redis.aclose()
+    service.runtime.redis = service.runtime.redis.from_url("redis://127.0.0.1:1/0")
     r = await api.get(f"{URL}/health")
     assert r.status_code == 503
     assert r.json()["status"] == "unhealthy"

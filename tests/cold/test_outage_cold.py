@@ -29,7 +29,7 @@ async def test_the_sync_role_and_the_journal_live_through_clickhouse_going_away(
     service = SchedulerService(s)
     await service.start(roles=["sync"])
     try:
-        maintenance, journal = service.maintenance, service.journal
+        maintenance, journal = service.runtime.maintenance, service.runtime.journal
         assert maintenance is not None and journal is not None
         sync = maintenance.outages["sync"]
         assert await eventually(lambda: maintenance.runs >= 1)

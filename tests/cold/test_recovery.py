@@ -103,16 +103,16 @@ async def test_rebuild_after_flushall_restores_each_schedule_once(
         # transfer window only as time passes.
         await asyncio.sleep(max(0.0, cold_due - 5 + 0.2 - time.time()))
         assert (await service.sync_clickhouse_to_redis()).moved == 19
-        assert service.journal is not None and service.hot is not None
-        await service.journal.flush()
-        assert await service.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
+        assert service.runtime.journal is not None and service.runtime.hot is not None
+        await service.runtime.journal.flush()
+        assert await service.runtime.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
 
-        await service.hot.redis.flushall()
+        await service.runtime.hot.redis.flushall()
         result = await service.rebuild_hot_tier()
         assert (result.restored, result.already_present, result.cancelled) == (48, 0, 0)
         again = await service.rebuild_hot_tier()
         assert (again.restored, again.already_present) == (0, 48)
-        assert await service.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
+        assert await service.runtime.hot.counts() == {"pending": 48, "held": 0, "in_flight": 0}
     finally:
         await service.stop()
 

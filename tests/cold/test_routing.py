@@ -69,8 +69,8 @@ async def test_hot_events_are_journaled_in_batches(
     ids = [
         await service.schedule_event(topic="t", body=f"b{i}", delay_seconds=60) for i in range(5)
     ]
-    assert service.journal is not None
-    await service.journal.flush()
+    assert service.runtime.journal is not None
+    await service.runtime.journal.flush()
     assert await statuses(cold, *ids) == dict.fromkeys(ids, "transferred")
     assert (await service.get_stats())["pending"] == 0  # hot ones are not cold-pending
     status = await service.get_status(ids[0])
@@ -89,8 +89,8 @@ async def test_a_known_schedule_id_is_kept_in_either_tier(
     assert near == await service.schedule_event(
         topic="t", body="b", delay_seconds=7200, schedule_id="y-1"
     )
-    assert service.journal is not None
-    await service.journal.flush()
+    assert service.runtime.journal is not None
+    await service.runtime.journal.flush()
     rows = await cold.find(["x-1", "y-1"])
     assert sorted((r.event.schedule_id, r.status) for r in rows) == [
         ("x-1", Status.PENDING),
@@ -115,8 +115,8 @@ async def test_cancel_of_a_hot_event_is_journaled(
 ) -> None:
     sid = await service.schedule_event(topic="t", body="x", delay_seconds=60)
     assert await service.cancel_event(sid) is CancelResult.PENDING
-    assert service.journal is not None
-    await service.journal.flush()  # the 'transferred' row arrives after the cancel: loses
+    assert service.runtime.journal is not None
+    await service.runtime.journal.flush()  # the 'transferred' row arrives after the cancel: loses
     assert await statuses(cold, sid) == {sid: "cancelled"}
 
 

@@ -59,9 +59,9 @@ async def test_runbook_counts_match_what_the_product_did(
         (stuck,) = [r for r in await cold.find([soon[0]])]
         await claim(cold, [stuck], int((time.time() - 7200) * 1e6))
         # Two hot schedules failed for good (as the executor reports dead letters).
-        assert service.journal is not None and service.hot is not None
-        failed = [found[1] for sid in hot[:2] if (found := await service.hot.get(sid))]
-        await service.journal.record(
+        assert service.runtime.journal is not None and service.runtime.hot is not None
+        failed = [found[1] for sid in hot[:2] if (found := await service.runtime.hot.get(sid))]
+        await service.runtime.journal.record(
             [
                 Outcome(ev, OutcomeStatus.DEAD_LETTER, time.time(), 1, "permanent_error: boom")
                 for ev in failed
@@ -72,9 +72,9 @@ async def test_runbook_counts_match_what_the_product_did(
             rows = await cold.find(now_ids)
             return {r.status for r in rows} == {Status.EXECUTED}
 
-        await service.journal.flush()
+        await service.runtime.journal.flush()
         assert await eventually(fired, timeout=30)
-        await service.journal.flush()
+        await service.runtime.journal.flush()
 
         rows = await cold.ch.query(PENDING_BY_STATUS)
         assert {r["status"]: r["count"] for r in rows} == {"pending": 5, "processing": 1}

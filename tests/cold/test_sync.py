@@ -80,8 +80,8 @@ async def test_long_term_event_goes_cold_then_hot_and_fires_once(
         fired = Counter(dict(m.headers)["schedule_id"].decode() for m in messages)
         assert fired == dict.fromkeys(ids, 1)
         assert min(m.timestamp / 1000 for m in messages) >= due - 0.01  # none early
-        assert service.journal is not None
-        await service.journal.flush()
+        assert service.runtime.journal is not None
+        await service.runtime.journal.flush()
         assert await by_status(cold) == {"executed": 20}
         results = await cold.ch.query(
             "SELECT status, count() AS n FROM schedule_execution_results GROUP BY status"

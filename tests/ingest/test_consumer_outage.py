@@ -67,7 +67,7 @@ async def test_the_consumer_lives_through_a_broker_restart(
         await ensure_topics(own, [own.delayed_topic, own.dead_letter_topic])
         await send(own, "after")
         assert await eventually(lambda: stored(hot, "after"), timeout=30)
-        assert service.consumer is not None and service.consumer.running
+        assert service.runtime.consumer is not None and service.runtime.consumer.running
     finally:
         await service.stop()  # before the broker goes: the consumer leaves its group
         broker.stop()
@@ -84,7 +84,7 @@ async def test_the_consumer_lives_through_a_redis_restart(
         service = SchedulerService(own)
         consuming.append(service)
         await service.start(roles=["consumer"])
-        consumer = service.consumer
+        consumer = service.runtime.consumer
         assert consumer is not None
         await send(own, "before")
         assert await eventually(lambda: stored(hot, "before"))

@@ -95,8 +95,8 @@ async def test_a_short_sync_interval_moves_a_cold_event_into_redis_and_it_fires(
             await reader.read(1, timeout=30)
             messages = await reader.settle(1.0)
         assert [dict(m.headers)["schedule_id"].decode() for m in messages] == [sid]
-        assert service.journal is not None
-        await service.journal.flush()
+        assert service.runtime.journal is not None
+        await service.runtime.journal.flush()
         assert await eventually(lambda: _status_is(cold, sid, "executed"), timeout=10), (
             "the cold row did not end 'executed'"
         )
