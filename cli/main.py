@@ -6,6 +6,14 @@ hybrid-scheduler serve --role api        the HTTP API on SCHEDULES_API_HOST:SCHE
 hybrid-scheduler worker                  the Temporal worker (= serve --role worker)
 hybrid-scheduler migrate                 apply pending ClickHouse migrations
 hybrid-scheduler sql "SELECT ..."        read-only SQL on the cold tier (embedded mode too)
+
+Operator commands (cli/ops; to the HTTP API at --url, default http://127.0.0.1:8000):
+hybrid-scheduler stats [--json]          queue depths with the runbook's levels, roles, pauses
+hybrid-scheduler status ID | cancel ID   one schedule
+hybrid-scheduler pause|resume --all|--topic T|--priority-below N (resume: --priority)
+hybrid-scheduler sync | cleanup          the manual operations
+hybrid-scheduler tail TOPIC              watch events arrive, with headers and lateness
+hybrid-scheduler maintenance optimize|check   OPTIMIZE TABLE ... FINAL / CHECK TABLE
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from cli import ops
 from cli.roles import API, WORKER
 from scheduler.errors import ReadOnlySql, SchedulerError
 from scheduler.roles import ROLES
@@ -51,11 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, "
         "else TabSeparatedWithNames); a FORMAT clause in the query wins",
     )
+    ops.add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ops.COMMANDS:  # their own settings and errors: no product settings
+        return ops.run(args)
     from cli.logs import setup_logging_from
     from scheduler.settings import load_settings
 

@@ -1,0 +1,124 @@
+"""The operator commands: `stats`, `status`, `cancel`, `pause`, `resume`, `sync`,
+`cleanup` talk to a running product through its HTTP API (`--url`, else
+SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else SCHEDULES_API_TOKEN, sent
+as a bearer token), so they work against `make dev` and a deployed API alike. `tail`
+reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and `maintenance` talks to ClickHouse
+(CLICKHOUSE_URL, or the embedded engine through the running product's SQL endpoint).
+
+This module only builds their parsers (argparse alone, so `--help` stays fast); each
+command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+COMMANDS = frozenset(
+    {"stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance"}
+)
+DEFAULT_URL = "http://127.0.0.1:8000"
+# What `maintenance` may touch (scheduler.cold.upkeep.TABLES, not imported here).
+TABLES = ("event_schedules_log", "schedule_execution_results", "schedule_performance_metrics")
+
+
+def _api_options(parser: argparse.ArgumentParser, timeout: float, why: str = "") -> None:
+    parser.add_argument(
+        "--url", help=f"the HTTP API (default: $SCHEDULES_API_URL, else {DEFAULT_URL})"
+    )
+    parser.add_argument("--token", help="bearer token (default: $SCHEDULES_API_TOKEN)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        help=f"seconds to wait for the API's answer ({timeout:g}){why}",
+    )
+    parser.add_argument("--json", action="store_true", help="print the API's answer as JSON")
+
+
+def add_commands(sub: Any) -> None:
+    """Add the operator commands to `hybrid-scheduler`'s subparsers."""
+    stats = sub.add_parser("stats", help="queue depths with the runbook's levels, roles, pauses")
+    status = sub.add_parser("status", help="where one schedule is and what happened to it")
+    status.add_argument("schedule_id")
+    cancel = sub.add_parser("cancel", help="cancel one schedule (in either tier)")
+    cancel.add_argument("schedule_id")
+
+    pause = sub.add_parser("pause", help="stop firing: everything, one topic, or low priorities")
+    scope = pause.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--all", action="store_true", help="everything")
+    scope.add_argument("--topic", help="events for this Kafka topic")
+    scope.add_argument(
+        "--priority-below",
+        type=int,
+        metavar="N",
+        help="events whose priority is lower than N (replaces an earlier threshold)",
+    )
+    pause.add_argument("--reason", help="shown in stats")
+    resume = sub.add_parser("resume", help="end a pause; the events it held fire at once")
+    scope = resume.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--all", action="store_true", help="end every pause")
+    scope.add_argument("--topic", help="end this topic's pause")
+    scope.add_argument("--priority", action="store_true", help="end the priority pause")
+    for parser in (stats, status, cancel, pause, resume):
+        _api_options(parser, 10.0)
+
+    for job, what in (
+        ("sync", "move cold schedules due within the transfer horizon into Redis now"),
+        ("cleanup", "remove finished schedules older than retention, and orphaned hot data"),
+    ):
+        _api_options(
+            sub.add_parser(job, help=what),
+            600.0,
+            "; a job on Temporal that outlasts SCHEDULES_API_JOB_WAIT_SECONDS is answered "
+            "with its workflow id",
+        )
+
+    tail = sub.add_parser(
+        "tail",
+        help="watch events arrive on a Kafka topic: headers, lateness (record time minus "
+        "scheduled_at), body; Ctrl-C stops",
+    )
+    tail.add_argument("topic")
+    tail.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    tail.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+    tail.add_argument(
+        "--from-beginning", action="store_true", help="also show what the topic holds already"
+    )
+    tail.add_argument("--bootstrap", help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS)")
+    tail.add_argument("--json", action="store_true", help="one JSON object per event")
+    tail.add_argument(
+        "--body-chars", type=int, default=200, metavar="N", help="longest body shown (200)"
+    )
+
+    maintenance = sub.add_parser(
+        "maintenance",
+        help="the runbook's ClickHouse maintenance: OPTIMIZE TABLE ... FINAL, CHECK TABLE",
+    )
+    maintenance.add_argument(
+        "action", choices=["optimize", "check"], help="optimize: merge parts; check: checksums"
+    )
+    maintenance.add_argument(
+        "--table",
+        action="append",
+        choices=TABLES,
+        help="repeat for several (default: all of them)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run an operator command; the exit code."""
+    try:
+        if args.command == "tail":
+            from cli.ops.tail import cmd_tail
+
+            return cmd_tail(args)
+        if args.command == "maintenance":
+            from cli.ops.maintenance import cmd_maintenance
+
+            return cmd_maintenance(args)
+        from cli.ops.commands import cmd_api
+
+        return cmd_api(args)
+    except KeyboardInterrupt:
+        return 130
