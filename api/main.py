@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
 from api.routes import monitoring, schedules
@@ -51,6 +51,8 @@ def create_app(
         title="hybrid-scheduler",
         summary="Schedule Kafka events for later; Redis hot tier, ClickHouse cold tier.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc without a CDN: api/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.temporal = temporal
@@ -61,6 +63,7 @@ def create_app(
     # paths have two segments, so /api/v1/schedules/{schedule_id} never takes them.
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    docs.install(app)
     _document_limits(app, settings)
     return app
 
