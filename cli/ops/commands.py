@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.ops.client import Api, OperatorError
-from cli.ops.console import fail, out, print_json, spinner
+from cli.ops.console import fail, out, print_json, show, spinner
 
 MONITORING = "/api/v1/schedules/monitoring"
 LEVEL_STYLE = {"normal": "green", "warning": "yellow", "critical": "bold red"}
@@ -62,7 +62,7 @@ def stats(api: Api, args: argparse.Namespace) -> int:
         print_json(answer)
         return 0
     levels = answer.get("levels") or {}
-    table = Table(title=f"hybrid-scheduler stats ({api.url})", title_justify="left")
+    table = Table()
     table.add_column("")
     table.add_column("value", justify="right")
     table.add_column("level")
@@ -89,7 +89,7 @@ def stats(api: Api, args: argparse.Namespace) -> int:
     running = answer.get("running") or {}
     table.add_row("roles in the API process", _roles(running) or "none (API only)", "")
     table.add_row("paused", _paused_summary(answer.get("paused")), "")
-    out.print(table)
+    show(f"hybrid-scheduler stats ({api.url})", table)
     if answer.get("cold_error"):
         out.print(f"ClickHouse: {answer['cold_error']}", markup=False)
     _print_pauses(answer.get("paused"))
@@ -118,7 +118,7 @@ def _paused_summary(paused: dict[str, Any] | None) -> str:
 def _print_pauses(paused: dict[str, Any] | None) -> None:
     if not paused or not paused.get("pauses"):
         return
-    table = Table(title="pauses", title_justify="left")
+    table = Table()
     for column in ("scope", "what", "since", "reason"):
         table.add_column(column)
     for p in paused["pauses"]:
@@ -126,7 +126,7 @@ def _print_pauses(paused: dict[str, Any] | None) -> None:
             f"priority < {p['priority_below']}" if p.get("priority_below") is not None else "all"
         )
         table.add_row(p["scope"], escape(what), str(p.get("since", "")), _plain(p.get("reason")))
-    out.print(table)
+    show("pauses", table)
 
 
 # --- one schedule -------------------------------------------------------------------------
@@ -141,12 +141,12 @@ def status(api: Api, args: argparse.Namespace) -> int:
     if args.json:
         print_json(answer)
         return 0
-    table = Table(title=f"schedule {args.schedule_id}", title_justify="left", show_header=False)
+    table = Table(show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in answer.items():
         table.add_row(key, _plain(value))
-    out.print(table)
+    show(f"schedule {args.schedule_id}", table)
     return 0
 
 
@@ -220,7 +220,7 @@ def job(api: Api, args: argparse.Namespace) -> int:
             markup=False,
         )
         return 0
-    table = Table(title=f"{name} finished (via {answer.get('via')})", title_justify="left")
+    table = Table()
     table.add_column("")
     table.add_column("value", justify="right")
     for key, value in answer.items():
@@ -228,7 +228,7 @@ def job(api: Api, args: argparse.Namespace) -> int:
             table.add_row(key.replace("_", " "), _plain(value))
     if answer.get("workflow_id"):
         table.add_row("workflow id", answer["workflow_id"])
-    out.print(table)
+    show(f"{name} finished (via {answer.get('via')})", table)
     return 0
 
 

@@ -19,6 +19,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 
 def _width(stream: Any) -> int | None:
@@ -57,3 +58,9 @@ def spinner(text: str, total: int | None = None) -> Iterator[Callable[[str], Non
             progress.update(task, advance=1, description=text)
 
         yield step
+
+
+def show(title: str, table: Table) -> None:
+    """A title line (never wrapped to the table's width), then the table."""
+    out.print(title, markup=False, soft_wrap=True)
+    out.print(table)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rich.markup import escape
 from rich.table import Table
 
-from cli.ops.console import fail, out, spinner
+from cli.ops.console import fail, show, spinner
 from scheduler.cold import upkeep
 from scheduler.cold.clickhouse import ServerClickHouse
 from scheduler.errors import SchedulerError, ServiceUnavailable, StartupError
@@ -47,14 +47,14 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     except SchedulerError as exc:
         fail(str(exc))
         return 1
-    table = Table(title=f"maintenance {args.action}", title_justify="left")
+    table = Table()
     for column in ("table", "statement", "seconds", "result"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for d in done:
         statement = STATEMENT[args.action](d.table)
         result = escape(d.result) if d.ok else f"[bold red]{escape(d.result)}[/]"
         table.add_row(d.table, statement, f"{d.seconds:.2f}", result)
-    out.print(table)
+    show(f"maintenance {args.action}", table)
     return 0 if all(d.ok for d in done) else 1
 
 
