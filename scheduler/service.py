@@ -209,7 +209,14 @@ class SchedulerService:
         state = await PauseControl(hot).pause(
             scope_of(scope), topic=topic, priority_below=priority_below, reason=reason
         )
-        log.warning("pause %s %s started; now paused: %s", scope, topic or "", state.to_dict())
+        log.warning(
+            "pause started: %s%s%s; active pauses: %d, held events: %d",
+            scope_of(scope).value,
+            f" {topic}" if topic else "",
+            f" below {priority_below}" if priority_below is not None else "",
+            len(state.pauses),
+            state.held,
+        )
         return state
 
     async def resume(
@@ -218,7 +225,13 @@ class SchedulerService:
         """End a pause (`all` ends every pause); held events fire at once."""
         hot, _ = self._require()
         state, moved = await PauseControl(hot).resume(scope_of(scope), topic=topic)
-        log.warning("resumed %s %s: %d held events returned", scope, topic or "", moved)
+        log.warning(
+            "pause ended: %s%s; %d held events returned, active pauses: %d",
+            scope_of(scope).value,
+            f" {topic}" if topic else "",
+            moved,
+            len(state.pauses),
+        )
         return state
 
     async def get_stats(self) -> dict[str, Any]:

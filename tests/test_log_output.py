@@ -1,12 +1,14 @@
 """A real `hybrid-scheduler serve --role ...` process with SCHEDULES_LOG_FORMAT=json and
 SCHEDULES_LOG_FILE, on the session's Redis and broker, stopped with SIGTERM: every line of
 its log file (and of its stderr) is one JSON object with ts, level, logger and message;
-it says what started and what stopped; no secret reaches the log."""
+it says what started and what stopped; no secret reaches the log. Pause lines name the
+pause, not the whole pause state."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from conftest import eventually, role_process
 
 from devstack.services import free_port
+from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
 TOKEN = "log-test-api-token-0123456789"
@@ -110,3 +113,24 @@ async def test_a_second_process_appends_to_the_same_file(
     logged = entries(log_file.read_text())
     assert logged[0] == {"message": "an earlier line"}
     assert logged[-1]["message"].startswith("hybrid-scheduler stopped")
+
+
+async def test_pause_lines_name_the_pause_not_the_whole_state(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = SchedulerService(settings)
+    await service.start([])
+    try:
+        caplog.set_level(logging.WARNING, logger="scheduler.service")
+        await service.pause("topic", topic="orders", reason="a long reason " * 30)
+        await service.pause("priority", priority_below=0)
+        await service.resume("topic", topic="orders")
+        await service.resume("all")
+    finally:
+        await service.stop()
+    assert [r.getMessage() for r in caplog.records if r.name == "scheduler.service"] == [
+        "pause started: topic orders; active pauses: 1, held events: 0",
+        "pause started: priority below 0; active pauses: 2, held events: 0",
+        "pause ended: topic orders; 0 held events returned, active pauses: 1",
+        "pause ended: all; 0 held events returned, active pauses: 0",
+    ]
