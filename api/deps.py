@@ -1,15 +1,23 @@
 """Dependencies of the routes, as `Annotated` aliases (the app factory puts the clients
 on `app.state` in its lifespan; nothing here is a module-level client). They are
 `async def` on purpose: FastAPI runs a plain `def` dependency in a thread pool, which
-cost ~25 % of a single POST's time."""
+cost ~25 % of a single POST's time.
+
+The routes get the service's Python API (`ServiceDep`) and, for what that API does not
+say, narrow views built here: the health probes, the manual jobs, the analytics; no
+route reads the service's runtime itself."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.jobs import Jobs
+from api.probes import HealthProbes
+from scheduler.cold.analytics import ScheduleAnalyticsService
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -24,9 +32,23 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_temporal(request: Request) -> Any:
-    """The Temporal client given to create_app, or None (then jobs run in-process)."""
-    return request.app.state.temporal
+async def get_health(request: Request) -> HealthProbes:
+    """The probes of the service's stores, Kafka, and Temporal when the app has a client."""
+    state = request.app.state
+    return HealthProbes.of(state.service.runtime, state.settings, state.temporal)
+
+
+async def get_jobs(request: Request) -> Jobs:
+    """Manual jobs: on the Temporal client given to create_app, or None (in-process)."""
+    state = request.app.state
+    return Jobs(state.service, state.settings, state.temporal)
+
+
+async def get_analytics(request: Request) -> Callable[[], ScheduleAnalyticsService]:
+    """The analytics as an accessor, which raises ConfigError (409) when the cold tier is
+    disabled: called in the route, after FastAPI has checked the query (422 first)."""
+    service: SchedulerService = request.app.state.service
+    return service.runtime.require_analytics
 
 
 async def require_token(request: Request) -> None:
@@ -48,5 +70,7 @@ async def require_token(request: Request) -> None:
 
 ServiceDep = Annotated[SchedulerService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-TemporalDep = Annotated[Any, Depends(get_temporal)]
+HealthDep = Annotated[HealthProbes, Depends(get_health)]
+JobsDep = Annotated[Jobs, Depends(get_jobs)]
+AnalyticsDep = Annotated[Callable[[], ScheduleAnalyticsService], Depends(get_analytics)]
 Authorized = Depends(require_token)

@@ -1,0 +1,102 @@
+"""OpenAPI examples of /api/v1/schedules/monitoring/..., and the responses several of its
+routes share (api.routes.monitoring)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.errors import Problem
+from api.schemas.monitoring import JobResult
+from scheduler.runtime import COLD_TIER_DISABLED
+
+NO_COLD_TIER: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": Problem,
+        "description": "The cold tier is disabled (SCHEDULES_COLD_TIER_ENABLED=false).",
+        "content": {"application/json": {"example": {"detail": COLD_TIER_DISABLED}}},
+    }
+}
+STILL_RUNNING = {
+    "model": JobResult,
+    "description": "Still running after SCHEDULES_API_JOB_WAIT_SECONDS; see workflow_id.",
+    "content": {
+        "application/json": {
+            "example": {
+                "job": "sync",
+                "via": "temporal",
+                "workflow_id": "schedules-sync-manual-01JD0000000000000000000000",
+                "finished": False,
+            }
+        }
+    },
+}
+
+HEALTH_EXAMPLE = {
+    "status": "healthy",
+    "timestamp": "2026-11-23T09:00:00.123456+00:00",
+    "components": {
+        "redis": {"status": "up", "latency_ms": 0.41},
+        "clickhouse": {"status": "up", "latency_ms": 2.3},
+        "kafka": {"status": "up", "latency_ms": 0.52},
+    },
+}
+UNHEALTHY_EXAMPLE = {
+    "status": "unhealthy",
+    "timestamp": "2026-11-23T09:00:00.123456+00:00",
+    "components": {
+        "redis": {"status": "down", "latency_ms": 2000.1, "error": "TimeoutError"},
+        "kafka": {"status": "up", "latency_ms": 0.52},
+    },
+}
+STATS_EXAMPLE = {
+    "pending": 1520,
+    "redis_pending": 873,
+    "in_flight": 12,
+    "running": {"executor": True, "consumer": True},
+    "dead_lettered": 0,
+    "levels": {"redis_pending": "normal", "pending": "normal"},
+    "processing": 0,
+    "journal_buffered": 0,
+    "circuit_breaker": "closed",
+    "ingest": {"stored": 10412, "duplicates": 3, "dead_lettered": 0},
+}
+METRICS_EXAMPLE = (
+    'schedules_http_requests_total{method="GET",route="/api/v1/'
+    'schedules/{schedule_id}",status="200"} 3.0\n'
+)
+SYNC_EXAMPLE = {
+    "job": "sync",
+    "via": "in_process",
+    "finished": True,
+    "transferred": 120,
+    "demoted": 0,
+    "resolved": 0,
+    "duplicates": 0,
+    "cancelled": 0,
+    "batches": 1,
+    "seconds": 0.08,
+}
+CLEANUP_EXAMPLE = {
+    "job": "cleanup",
+    "via": "in_process",
+    "finished": True,
+    "removed": {"executed": 5230, "cancelled": 12},
+    "partitions_dropped": [],
+    "hot_orphans": 0,
+    "seconds": 0.31,
+}
+START_NOT_BEFORE_END_EXAMPLE = {"detail": "start must be before end", "field": "start"}
+
+PAUSE_EXAMPLES: dict[str, Any] = {
+    "topic": {"summary": "One topic", "value": {"topic": "orders", "reason": "INC-42"}},
+    "priority": {
+        "summary": "Load shedding: priorities below 0",
+        "value": {"priority_below": 0, "reason": "high load"},
+    },
+    "all": {"summary": "Everything", "value": {"all": True}},
+}
+RESUME_EXAMPLES: dict[str, Any] = {
+    "topic": {"summary": "One topic", "value": {"topic": "orders"}},
+    "priority": {"summary": "The priority threshold", "value": {"priority": True}},
+    "all": {"summary": "Every pause", "value": {"all": True}},
+}
