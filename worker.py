@@ -13,7 +13,7 @@ import signal
 
 from cli.logs import setup_logging_from
 from scheduler.errors import ConfigError
-from scheduler.service import SchedulerService
+from scheduler.runtime import Runtime
 from scheduler.settings import load_settings
 from workflows.worker import start_worker
 
@@ -26,14 +26,13 @@ async def main() -> None:
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, interrupted.set)
-    service = SchedulerService(settings)  # the Redis and ClickHouse clients
-    await service.start()
+    runtime = Runtime(settings)  # the Redis and ClickHouse clients, no role
+    await runtime.start()
     try:
-        assert service.cold_ops is not None
-        async with await start_worker(settings, service.cold_ops):
+        async with await start_worker(settings, runtime.require_cold_ops()):
             await interrupted.wait()
     finally:
-        await service.stop()
+        await runtime.stop()
 
 
 if __name__ == "__main__":

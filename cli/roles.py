@@ -92,8 +92,7 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
         if with_worker:
             from workflows.worker import start_worker
 
-            assert service.cold_ops is not None
-            worker = await start_worker(settings, service.cold_ops)
+            worker = await start_worker(settings, service.runtime.require_cold_ops())
             worker_done = asyncio.create_task(worker.run())
             running.add(worker_done)
         if with_api:

@@ -69,11 +69,6 @@ class SchedulerService:
         """Until a background role stops; re-raises its error."""
         await self.runtime.wait()
 
-    @property
-    def cold_ops(self) -> ColdOperations | None:
-        """The cold tier's operations, for the Temporal worker; None without the cold tier."""
-        return self.runtime.cold_ops
-
     def _require(self) -> tuple[HotStore, Router]:
         hot, router = self.runtime.hot, self.runtime.router
         if hot is None or router is None:

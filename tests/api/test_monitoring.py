@@ -92,6 +92,19 @@ async def test_sync_without_cold_tier_is_409(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"{URL}/analytics/summary")).status_code == 409
 
 
+async def test_bad_analytics_input_is_422_also_without_cold_tier(api: httpx.AsyncClient) -> None:
+    """The query is checked before the missing cold tier is reported."""
+    r = await api.get(f"{URL}/analytics/summary", params={"hours": 0})
+    assert r.status_code == 422
+    r = await api.get(
+        f"{URL}/analytics/performance",
+        params={"start": "2030-01-02T00:00:00Z", "end": "2030-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 422
+    assert r.json()["field"] == "start"
+    assert (await api.get(f"{URL}/analytics/performance")).status_code == 409
+
+
 async def test_analytics(hybrid_api: httpx.AsyncClient) -> None:
     r = await hybrid_api.get(f"{URL}/analytics/summary", params={"hours": 1})
     assert r.status_code == 200, r.text
