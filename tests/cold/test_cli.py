@@ -143,7 +143,9 @@ async def test_serve_runs_the_long_term_path_end_to_end(
     try:
         port = int(env["SCHEDULES_CLICKHOUSE_SHIM_PORT"])
         assert await eventually(lambda: shim_answers(port), timeout=60)
-        envelope = {"topic": topic, "body": "later", "delay_seconds": 5, "schedule_id": "e2e"}
+        # Cold (beyond the 2 s horizon) for ~10 s: long enough to see it there through
+        # `sql` calls, each a process of its own, on a loaded machine.
+        envelope = {"topic": topic, "body": "later", "delay_seconds": 12, "schedule_id": "e2e"}
         await producer.send_and_wait(env["KAFKA_DELAYED_TOPIC_NAME"], orjson.dumps(envelope))
         query = "SELECT status, tier FROM event_schedules WHERE schedule_id = 'e2e'"
         assert await eventually(lambda: sql_says(env, query, "pending\tcold"), timeout=30)
