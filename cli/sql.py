@@ -19,8 +19,8 @@ import re
 import sys
 from collections.abc import Iterator
 
-from devstack.http_shim import READ_STATEMENTS, statement_kind
-from scheduler.cold.clickhouse import ClickHouse, ServerClickHouse
+from scheduler.cold.clickhouse import ServerClickHouse
+from scheduler.cold.statements import READ_STATEMENTS, statement_kind
 from scheduler.errors import ClickHouseQueryError, ReadOnlySql
 from scheduler.settings import Settings
 
@@ -42,7 +42,7 @@ def _endpoint(settings: Settings) -> Iterator[str]:
     if settings.clickhouse_url:
         yield settings.clickhouse_url
         return
-    from devstack.sql_endpoint import embedded_endpoint
+    from devstack.sql_endpoint import embedded_endpoint  # EmbeddedEngineMissing without chdb
 
     with embedded_endpoint(settings) as url:
         yield url
@@ -53,7 +53,7 @@ async def run_sql(settings: Settings, sql: str, fmt: str) -> bytes:
     check_read_only(sql)
     out_format = "" if _HAS_FORMAT.search(sql) else fmt  # the query's own FORMAT wins
     with _endpoint(settings) as url:
-        ch: ClickHouse = ServerClickHouse(url, settings.clickhouse_database, pool_size=1)
+        ch = ServerClickHouse(url, settings.clickhouse_database, pool_size=1)
         try:
             try:
                 # readonly=1 from the client too, for a server whose user may write.

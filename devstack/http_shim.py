@@ -31,10 +31,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import chdb.session
+from scheduler.cold.statements import READ_STATEMENTS, statement_kind
+from scheduler.errors import EmbeddedEngineMissing
+
+try:
+    import chdb.session
+except ImportError as exc:  # the `embedded` extra is not installed
+    raise EmbeddedEngineMissing from exc
 
 # chdb ships no type hints; one Any-typed name keeps mypy --strict quiet and honest.
-_Session: Any = chdb.session.Session
+Session: Any = chdb.session.Session
 
 # URL parameters that steer the HTTP exchange itself; everything else is a setting.
 _TRANSPORT_PARAMS = frozenset(
@@ -46,9 +52,7 @@ _TRANSPORT_PARAMS = frozenset(
         "cancel_http_readonly_queries_on_client_close",
     }
 )  # fmt: skip
-READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS"})
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*\n?|/\*.*?\*/|\()*", re.S)
 _INSERT_HEAD = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)[ \t]*\r?\n?", re.I | re.S)
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
 _ERROR_CODE = re.compile(r"Code: (\d+)\.")
@@ -60,12 +64,6 @@ _STATUS_BY_CODE = {
 
 class _Refused(Exception):
     """The shim is read-only and the statement is not a read."""
-
-
-def statement_kind(sql: str) -> str:
-    """The first keyword of `sql`, ignoring leading comments, blanks and parentheses."""
-    words = _LEADING_NOISE.sub("", sql, count=1).split(None, 1)
-    return words[0].upper().rstrip(";") if words else ""
 
 
 def _normalized(sql: str) -> str:
@@ -208,7 +206,7 @@ class _ShimServer(ThreadingHTTPServer):
         readonly = self.readonly and _normalized(sql) not in self.allowed
         if readonly and statement_kind(sql) not in READ_STATEMENTS:
             raise _Refused(f"only {', '.join(sorted(READ_STATEMENTS))} are allowed here")
-        session = _Session(self.path)
+        session = Session(self.path)
         try:
             database = params.get("database") or headers.get("X-ClickHouse-Database")
             if database:

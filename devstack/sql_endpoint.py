@@ -15,18 +15,15 @@ import http.client
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import chdb.session
-
-from devstack.http_shim import HttpShim
+# chdb's Session through http_shim, which raises EmbeddedEngineMissing without chdb.
+from devstack.http_shim import HttpShim, Session
 from scheduler.cold import upkeep
 from scheduler.errors import StartupError
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_Session: Any = chdb.session.Session  # chdb ships no type hints
 SHIM_HOST = "127.0.0.1"
 SHIM_NAME = "chdb-shim"
 
@@ -89,7 +86,7 @@ def embedded_endpoint(settings: Settings) -> Iterator[str]:
         )
     # No product answering: open the data ourselves, behind the same read-only shim.
     try:
-        anchor = _Session(str(path.resolve()))  # holds the engine while the shim serves
+        anchor = Session(str(path.resolve()))  # holds the engine while the shim serves
     except RuntimeError as exc:
         raise StartupError(
             f"the embedded ClickHouse at {path.resolve()} is open in another process (a "

@@ -14,6 +14,11 @@ class ConfigError(SchedulerError):
     """A setting is invalid."""
 
 
+class EmbeddedEngineMissing(ConfigError):
+    """the embedded ClickHouse engine is not installed: set CLICKHOUSE_URL to a ClickHouse \
+server, or `pip install 'hybrid-scheduler[embedded]'`"""
+
+
 class InvalidEvent(SchedulerError):
     """The event is invalid."""
 

@@ -7,7 +7,8 @@ DateTime64('UTC'), str for Enum8, None for NULL):
 
 - `EmbeddedClickHouse`: the in-process chdb engine at a directory, through
   clickhouse-connect's chdb backend (each client owns a chdb handle on the one engine).
-  chdb allows one data path per process; a second path raises `StartupError`.
+  chdb allows one data path per process; a second path raises `StartupError`. chdb is
+  the `embedded` extra (development and tests): without it, `EmbeddedEngineMissing`.
 - `ServerClickHouse`: a ClickHouse server over HTTP(S), from a URL like
   `http://user:pass@host:8123/db`.
 
@@ -31,7 +32,12 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from clickhouse_connect.driver.summary import QuerySummary
 
 from scheduler.cold.queries import QUERIES
-from scheduler.errors import ClickHouseQueryError, ServiceUnavailable, StartupError
+from scheduler.errors import (
+    ClickHouseQueryError,
+    EmbeddedEngineMissing,
+    ServiceUnavailable,
+    StartupError,
+)
 from scheduler.settings import Settings
 
 Params = Mapping[str, Any]
@@ -178,6 +184,10 @@ class EmbeddedClickHouse(ClickHouse):
     transport = "embedded"
 
     def __init__(self, path: str | Path, database: str = "default", *, pool_size: int = 4):
+        try:
+            import chdb  # noqa: F401  (clickhouse-connect's chdb backend imports it later)
+        except ImportError as exc:  # the `embedded` extra is not installed
+            raise EmbeddedEngineMissing from exc
         super().__init__(database, pool_size=pool_size)
         self.path = Path(path).resolve()
         self.path.mkdir(parents=True, exist_ok=True)
