@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from scheduler.errors import ConfigError
@@ -52,8 +52,11 @@ def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...
     return tuple(dict.fromkeys(roles))
 
 
-async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
-    """Run the given roles until SIGINT/SIGTERM, then stop them cleanly."""
+async def run_roles(
+    settings: Settings, roles: Sequence[str], on_started: Callable[[], None] | None = None
+) -> None:
+    """Run the given roles until SIGINT/SIGTERM, then stop them cleanly. `on_started` is
+    called once everything runs (migrations applied, the API listening)."""
     from scheduler.service import SchedulerService
 
     with_worker = WORKER in roles
@@ -107,6 +110,8 @@ async def run_roles(settings: Settings, roles: Sequence[str]) -> None:
             listening.cancel()
         if not any(task.done() for task in running):
             log.info("hybrid-scheduler started (pid %d): %s", os.getpid(), "; ".join(what))
+            if on_started is not None:
+                on_started()
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({*running, stopped}, return_when=asyncio.FIRST_COMPLETED)
         for task in running:

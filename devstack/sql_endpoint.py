@@ -1,4 +1,4 @@
-"""The read-only SQL endpoint over the embedded ClickHouse engine (chdb).
+"""The SQL endpoints over the embedded ClickHouse engine (chdb).
 
 chdb lets one process open the data, and while the product runs that is the product. So
 a product process on the embedded engine offers a read-only HTTP shim over it on
@@ -6,6 +6,11 @@ a product process on the embedded engine offers a read-only HTTP shim over it on
 sql` sends its query there; with no product running, it opens the data itself, behind
 the same read-only shim (`embedded_endpoint`). Besides reads, the shim runs the runbook's
 table maintenance statements (scheduler.cold.upkeep: `hybrid-scheduler maintenance`).
+
+`dev` serves a writable shim instead, on 127.0.0.1:SCHEDULES_DEV_CLICKHOUSE_PORT
+(`dev_endpoint`): the way in for other local processes, which run on it as on a
+ClickHouse server (CLICKHOUSE_URL). When both ports are the same (the default, 8123), it
+is also where `sql` (which asks for readonly=1 itself) and `maintenance` find the engine.
 """
 
 from __future__ import annotations
@@ -68,6 +73,19 @@ def start_product_shim(settings: Settings) -> HttpShim | None:
         return None
     log.info("read-only SQL endpoint: %s (hybrid-scheduler sql)", shim.start().url)
     return shim
+
+
+def dev_endpoint(settings: Settings) -> HttpShim:
+    """`dev`'s ClickHouse HTTP interface (reads and writes) over its embedded engine on
+    127.0.0.1:SCHEDULES_DEV_CLICKHOUSE_PORT: bound, not yet serving (`.start()`)."""
+    try:
+        return HttpShim(settings.clickhouse_path, host=SHIM_HOST, port=settings.dev_clickhouse_port)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve ClickHouse's HTTP interface on {SHIM_HOST}:"
+            f"{settings.dev_clickhouse_port}: {exc} (is another `hybrid-scheduler dev` "
+            "running? set SCHEDULES_DEV_CLICKHOUSE_PORT to a free port, or 0 for none)"
+        ) from exc
 
 
 @contextlib.contextmanager

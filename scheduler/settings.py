@@ -95,7 +95,8 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Loopback port of the read-only SQL endpoint over the embedded engine "
-        "(`hybrid-scheduler sql` uses it); 0 = none.",
+        "(`hybrid-scheduler sql` uses it; under `dev`, its SCHEDULES_DEV_CLICKHOUSE_PORT "
+        "endpoint serves both when the ports are equal); 0 = none.",
     )
     sync_batch_size: int = Field(
         10_000,
@@ -353,6 +354,43 @@ class Settings(BaseSettings):
         Path(".dev"),
         validation_alias=AliasChoices("SCHEDULES_DEV_DIR"),
         description="Where `dev` keeps the embedded services' state and logs.",
+    )
+    dev_redis_port: int = Field(
+        6379,
+        validation_alias=AliasChoices("SCHEDULES_DEV_REDIS_PORT"),
+        ge=1,
+        le=65535,
+        description="Port of the Redis `dev` starts when REDIS_URL is unset.",
+    )
+    dev_kafka_port: int = Field(
+        9092,
+        validation_alias=AliasChoices("SCHEDULES_DEV_KAFKA_PORT"),
+        ge=1,
+        le=65535,
+        description="Port of the broker `dev` starts when KAFKA_BOOTSTRAP_SERVERS is unset.",
+    )
+    dev_temporal_port: int = Field(
+        7233,
+        validation_alias=AliasChoices("SCHEDULES_DEV_TEMPORAL_PORT"),
+        ge=1,
+        le=65535,
+        description="Port of the Temporal dev server `dev` starts when TEMPORAL_ADDRESS is unset.",
+    )
+    dev_temporal_ui_port: int = Field(
+        8233,
+        validation_alias=AliasChoices("SCHEDULES_DEV_TEMPORAL_UI_PORT"),
+        ge=1,
+        le=65535,
+        description="Port of that Temporal dev server's web UI.",
+    )
+    dev_clickhouse_port: int = Field(
+        8123,
+        validation_alias=AliasChoices("SCHEDULES_DEV_CLICKHOUSE_PORT"),
+        ge=0,
+        le=65535,
+        description="Loopback port on which `dev` serves ClickHouse's HTTP interface (reads "
+        "and writes) over its embedded engine, for other local processes "
+        "(CLICKHOUSE_URL=http://127.0.0.1:<port>/<db>); 0 = none.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
