@@ -203,7 +203,8 @@ class EmbeddedClickHouse(ClickHouse):
                 raise StartupError(
                     f"cannot open the embedded ClickHouse at {self.path}: {exc} "
                     "(chdb allows one data path per process, and one process per data "
-                    "path: is a `hybrid-scheduler dev` or `serve` running on it?)"
+                    "path: is a `hybrid-scheduler dev` or `serve` running on it? Beside "
+                    "`dev`, use the CLICKHOUSE_URL it prints: set -a; . .dev/env; set +a)"
                 ) from exc
             raise
 
