@@ -6,7 +6,21 @@ low-cardinality labels: never a schedule_id, correlation_id or topic.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapedGauge:
+    """A gauge read from Redis or ClickHouse when Prometheus scrapes (by
+    scheduler.collector.StoreGauges), not set by the code: the queue depths describe the
+    stores, not this process. Unlabelled; every process with a Redis client exports it,
+    so rules take max() over the instances."""
+
+    name: str
+    documentation: str
+
 
 EVENTS_SCHEDULED = Counter(
     "schedules_events_scheduled_total",
@@ -54,16 +68,22 @@ INGEST_BATCH_SECONDS = Histogram(
     "schedules_ingest_batch_seconds", "Time to store one consumed batch from the delayed topic."
 )
 
+# --- hot tier, read from Redis on scrape ---------------------------------------------------
+REDIS_PENDING = ScrapedGauge(
+    "schedules_redis_pending",
+    "Events pending in Redis (incl. held by a pause), counted on scrape.",
+)
+IN_FLIGHT = ScrapedGauge(
+    "schedules_in_flight", "Events claimed by an executor, not yet acked, counted on scrape."
+)
+PAUSES = ScrapedGauge("schedules_pauses", "Active pauses (all, per topic, priority threshold).")
+HELD = ScrapedGauge("schedules_held", "Due events a topic or priority pause holds back.")
+
 # --- cold tier ---------------------------------------------------------------------------
-COLD_PENDING = Gauge(
-    "schedules_cold_pending", "Schedules waiting in ClickHouse (status 'pending'), last counted."
+COLD_PENDING = ScrapedGauge(
+    "schedules_cold_pending",
+    "Schedules waiting in ClickHouse (status 'pending'), counted on scrape.",
 )
-REDIS_PENDING = Gauge(
-    "schedules_redis_pending", "Events pending in Redis (incl. held by a pause), last counted."
-)
-IN_FLIGHT = Gauge("schedules_in_flight", "Events claimed by an executor, not yet acked.")
-PAUSES = Gauge("schedules_pauses", "Active pauses (all, per topic, priority threshold).")
-HELD = Gauge("schedules_held", "Due events a topic or priority pause holds back.")
 SYNC_TRANSFERRED = Counter(
     "schedules_sync_transferred_total", "Cold schedules moved into Redis by the sync."
 )

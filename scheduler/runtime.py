@@ -21,6 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from scheduler import collector
 from scheduler.cold import ClickHouse, check_migrations, connect_clickhouse, migrate
 from scheduler.cold.analytics import ScheduleAnalyticsService
 from scheduler.cold.journal import JournalWriter
@@ -74,6 +75,7 @@ class Runtime:
         self.cold_ops: ColdOperations | None = None
         self.analytics: ScheduleAnalyticsService | None = None
         self.maintenance: Maintenance | None = None
+        self.gauges: collector.StoreGauges | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._closers: list[Any] = []
 
@@ -105,6 +107,9 @@ class Runtime:
         self.router = Router(
             self.hot, s.immediate_horizon_seconds, cold=self.cold, journal=self.journal
         )
+        # The queue gauges, read from the stores on each scrape of this process's metrics.
+        self.gauges = collector.StoreGauges(s.redis_url, self.hot.keys, self.cold)
+        collector.activate(self.gauges)
         try:
             await self._start_roles(roles)
         except BaseException:
@@ -209,6 +214,10 @@ class Runtime:
                 log.warning("closing a client failed", exc_info=True)
         self._tasks.clear()
         self._closers.clear()
+        if self.gauges is not None:
+            collector.deactivate(self.gauges)
+            self.gauges.close()
+            self.gauges = None
         await self._stop_cold()
         if self.redis is not None:
             await self.redis.aclose()

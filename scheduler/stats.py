@@ -1,12 +1,11 @@
 """What SchedulerService.get_stats() reports: the queue depths of both tiers, what is in
-flight and paused, and how this process's background roles are doing. Refreshes the
-gauges that are counted on demand (scheduler.metrics)."""
+flight and paused, and how this process's background roles are doing. (The same queue
+gauges for Prometheus are read on scrape: scheduler.collector.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from scheduler import metrics
 from scheduler.cold.records import Status
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.pause import PauseControl
@@ -22,10 +21,6 @@ async def collect(runtime: Runtime, hot: HotStore) -> dict[str, Any]:
     counts = await hot.counts()
     running = runtime.running()
     paused = await PauseControl(hot).state()
-    metrics.REDIS_PENDING.set(counts["pending"])
-    metrics.IN_FLIGHT.set(counts["in_flight"])
-    metrics.PAUSES.set(len(paused.pauses))
-    metrics.HELD.set(paused.held)
     stats: dict[str, Any] = {
         "pending": 0,  # cold tier: schedules waiting in ClickHouse
         "redis_pending": counts["pending"],
@@ -42,7 +37,6 @@ async def collect(runtime: Runtime, hot: HotStore) -> dict[str, Any]:
         else:
             stats["pending"] = cold["pending"]
             stats["processing"] = cold["processing"]
-            metrics.COLD_PENDING.set(cold["pending"])
     if runtime.journal is not None:
         stats["journal_buffered"] = runtime.journal.pending()
     if runtime.executor is not None:

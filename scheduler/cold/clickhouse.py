@@ -98,6 +98,23 @@ class ClickHouse:
 
         return await self._call(run)
 
+    def query_rows_blocking(
+        self, sql: str, params: Params | None = None, *, max_seconds: int
+    ) -> Rows:
+        """query_rows in the calling thread, which it blocks (never call it on the event
+        loop): for a thread of its own, e.g. the metrics scrape's. It waits for a free
+        client of the pool like any call; ClickHouse stops the query after `max_seconds`
+        (max_execution_time)."""
+        if self._closed:
+            raise ClickHouseQueryError("the ClickHouse client is closed")
+
+        def run(client: Client) -> Rows:
+            limit = {"max_execution_time": max_seconds}
+            result = client.query(sql, parameters=dict(params or {}), settings=limit)
+            return Rows(tuple(result.column_names), result.result_rows)
+
+        return self._run(run)
+
     async def raw(self, sql: str, fmt: str, *, settings: Mapping[str, Any] | None = None) -> bytes:
         """Run any statement and return ClickHouse's own output in format `fmt` (a FORMAT
         clause in `sql` wins). What `hybrid-scheduler sql` prints."""

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.cold.clickhouse import ClickHouse
+from scheduler.cold.clickhouse import ClickHouse, Rows
 from scheduler.cold.queries import QUERIES
 from scheduler.cold.records import (
     BYTES,
@@ -151,8 +151,18 @@ class ColdStore:
         """How many schedules are in each of `statuses` now (0 for none)."""
         wanted = [s.value for s in statuses]
         rows = await self.ch.query_rows(QUERIES["count_by_status"], {"wanted": wanted})
-        found = {str(st): int(n) for st, n in rows.rows}
-        return {s: found.get(s, 0) for s in wanted}
+        return _by_status(rows, wanted)
+
+    def count_by_status_blocking(
+        self, statuses: Iterable[Status], *, max_seconds: int
+    ) -> dict[str, int]:
+        """count_by_status in the calling thread (not the event loop's: the metrics
+        scrape's), the query stopped by ClickHouse after `max_seconds`."""
+        wanted = [s.value for s in statuses]
+        rows = self.ch.query_rows_blocking(
+            QUERIES["count_by_status"], {"wanted": wanted}, max_seconds=max_seconds
+        )
+        return _by_status(rows, wanted)
 
     # --- cleanup -------------------------------------------------------------------------
 
@@ -223,3 +233,8 @@ class ColdStore:
         hourly = await self.ch.query(QUERIES["performance_hourly"], params)
         totals = await self.ch.query(QUERIES["performance_totals"], params)
         return hourly, totals[0]
+
+
+def _by_status(rows: Rows, wanted: list[str]) -> dict[str, int]:
+    found = {str(st): int(n) for st, n in rows.rows}
+    return {s: found.get(s, 0) for s in wanted}

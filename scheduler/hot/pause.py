@@ -16,6 +16,7 @@ import enum
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -181,23 +182,29 @@ class PauseControl:
             pipe.hgetall(self.keys.paused)
             pipe.zcard(self.keys.held)
             raw, held = await pipe.execute()
-        pauses = []
-        for name, value in sorted(raw.items()):
-            fname = name.decode() if isinstance(name, bytes) else name
-            scope, _, topic = fname.partition(":")
-            try:
-                meta = json.loads(value)
-                pause = Pause(
-                    Scope(scope),
-                    float(meta["since"]),
-                    meta.get("reason"),
-                    topic=topic or None,
-                    priority_below=meta.get("below"),
-                )
-            except (ValueError, KeyError, TypeError):
-                # Not written by PauseControl (claim.lua still treats it as a pause of
-                # nothing): report it rather than fail, so an operator can resume it.
-                log.warning("unreadable pause entry %r in %s", fname, self.keys.paused)
-                continue
-            pauses.append(pause)
-        return PauseState(pauses, int(held))
+        return PauseState(parse_pauses(raw, self.keys.paused), int(held))
+
+
+def parse_pauses(raw: Mapping[Any, Any], key: str) -> list[Pause]:
+    """The pauses of the HASH `key` (its HGETALL, bytes or str), by field name; an
+    entry PauseControl did not write is logged and left out."""
+    pauses = []
+    for name, value in sorted(raw.items()):
+        fname = name.decode() if isinstance(name, bytes) else name
+        scope, _, topic = fname.partition(":")
+        try:
+            meta = json.loads(value)
+            pause = Pause(
+                Scope(scope),
+                float(meta["since"]),
+                meta.get("reason"),
+                topic=topic or None,
+                priority_below=meta.get("below"),
+            )
+        except (ValueError, KeyError, TypeError):
+            # Not written by PauseControl (claim.lua still treats it as a pause of
+            # nothing): report it rather than fail, so an operator can resume it.
+            log.warning("unreadable pause entry %r in %s", fname, key)
+            continue
+        pauses.append(pause)
+    return pauses

@@ -5,7 +5,7 @@ Metric names are parsed out of each PromQL expression with regular expressions (
 label matchers, ranges and grouping clauses removed first; a name followed by `(` is a
 function or an aggregation). The declared names are those prometheus_client exposes for
 scheduler.metrics: a counter `x_total`, a histogram `x_bucket`, `x_sum` and `x_count`, a
-gauge `x`.
+gauge `x` (and a ScrapedGauge, read from the stores on scrape, `x`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ def declared() -> dict[str, tuple[str, ...]]:
     """Every series name scheduler.metrics exposes -> the metric's label names."""
     names: dict[str, tuple[str, ...]] = {}
     for value in vars(metrics).values():
+        if isinstance(value, metrics.ScrapedGauge):  # read on scrape: unlabelled gauges
+            names[value.name] = ()
+            continue
         if not isinstance(value, MetricWrapperBase):
             continue
         base, kind = value._name, value._type
