@@ -71,6 +71,7 @@ def bench_settings_env(settings: Settings) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "KAFKA_IDEMPOTENT_PRODUCER": "false",
         "SCHEDULES_COLD_TIER_ENABLED": "false",
+        "SCHEDULES_METRICS_PORT": "0",  # several roles on one host: no port 9464 each
     }
 
 

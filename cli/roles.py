@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from scheduler.errors import ConfigError
+from scheduler.metrics_endpoint import metrics_url, serve_metrics
 from scheduler.roles import ROLES
 
 if TYPE_CHECKING:
@@ -80,7 +81,15 @@ async def run_roles(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     what = describe(settings, roles, with_worker=with_worker, with_api=with_api)
-    await service.start(roles)
+    # One metrics endpoint for everything this process runs, listening before anything
+    # connects (a port in use fails at once).
+    endpoint = serve_metrics(settings)
+    try:
+        await service.start(roles)
+    except BaseException:
+        if endpoint is not None:
+            endpoint.close()
+        raise
     shim = None
     if settings.cold_tier_enabled and not settings.clickhouse_url:
         # On the embedded engine (chdb) only: operators' read-only SQL reaches it here.
@@ -131,6 +140,8 @@ async def run_roles(
         if shim is not None:
             shim.close()
         await service.stop()
+        if endpoint is not None:
+            endpoint.close()
         log.info(
             "hybrid-scheduler stopped (pid %d%s): %s",
             os.getpid(),
@@ -142,8 +153,8 @@ async def run_roles(
 def describe(
     settings: Settings, roles: Sequence[str], *, with_worker: bool, with_api: bool
 ) -> list[str]:
-    """What a process runs, for its start-up and shutdown lines: the roles, and where the
-    API listens and the worker polls."""
+    """What a process runs, for its start-up and shutdown lines: the roles, where the
+    API listens and the worker polls, and where Prometheus scrapes the process."""
     parts = [f"roles {', '.join(roles)}"] if roles else []
     if with_worker:
         parts.append(
@@ -154,4 +165,8 @@ def describe(
             parts.append(f"Temporal SDK metrics on port {settings.temporal_metrics_port}")
     if with_api:
         parts.append(f"HTTP API on http://{settings.api_host}:{settings.api_port}")
+    if settings.metrics_port:
+        parts.append(
+            f"Prometheus metrics on {metrics_url(settings.metrics_host, settings.metrics_port)}"
+        )
     return parts or ["nothing"]

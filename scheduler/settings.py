@@ -184,6 +184,22 @@ class Settings(BaseSettings):
         description="Port of the worker's Prometheus endpoint for Temporal SDK metrics "
         "(http://host:port/metrics); 0 = none.",
     )
+    metrics_port: int = Field(
+        9464,
+        validation_alias=AliasChoices("SCHEDULES_METRICS_PORT"),
+        ge=0,
+        le=65535,
+        description="Port of this process's Prometheus endpoint (http://host:port/metrics: "
+        "every metric of its roles, the Temporal worker's job metrics included, and the "
+        "queue gauges read from Redis and ClickHouse on scrape); 0 = none. One endpoint "
+        "per process, however many roles it runs.",
+    )
+    metrics_host: str = Field(
+        "0.0.0.0",
+        validation_alias=AliasChoices("SCHEDULES_METRICS_HOST"),
+        description="Interface the metrics endpoint listens on (all by default, for a "
+        "Prometheus on another host or container; 127.0.0.1 keeps it on this host).",
+    )
     api_host: str = Field(
         "127.0.0.1",
         validation_alias=AliasChoices("SCHEDULES_API_HOST"),

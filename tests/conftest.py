@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # no other process can open).
     os.environ["SCHEDULES_COLD_TIER_ENABLED"] = "false"
     os.environ["SCHEDULES_CLICKHOUSE_SHIM_PORT"] = "0"
+    # Product processes run side by side: no metrics endpoint (9464) unless a test asks.
+    os.environ["SCHEDULES_METRICS_PORT"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -344,12 +346,18 @@ async def committed_offsets(settings: Settings) -> int:
 
 
 def role_process(
-    settings: Settings, role: str, *, stderr: Any = subprocess.DEVNULL, **env: str
+    settings: Settings,
+    role: str | Sequence[str],
+    *,
+    stderr: Any = subprocess.DEVNULL,
+    **env: str,
 ) -> subprocess.Popen[bytes]:
-    """A real `hybrid-scheduler serve --role <role>` process on the test's services and
-    names (Redis prefix, topics); `env`: more settings, e.g. SCHEDULES_LEASE_SECONDS="4"."""
+    """A real `hybrid-scheduler serve --role <role> [--role ...]` process on the test's
+    services and names (Redis prefix, topics); `env`: more settings, e.g.
+    SCHEDULES_LEASE_SECONDS="4"."""
+    roles = [role] if isinstance(role, str) else list(role)
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", role],
+        [sys.executable, "-m", "cli", "serve", *(arg for r in roles for arg in ("--role", r))],
         env={
             **os.environ,
             "REDIS_URL": settings.redis_url,
