@@ -152,6 +152,9 @@ def dev_environment(settings: Settings, endpoint: HttpShim | None) -> dict[str, 
         value = getattr(settings, name)
         if value != default(name):
             env[env_name(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    # dev serves the metrics of this machine's product; a process beside it that wants an
+    # endpoint of its own sets another port (else it would fail on dev's).
+    env["SCHEDULES_METRICS_PORT"] = "0"
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
     env["SCHEDULES_API_URL"] = f"http://{host}:{settings.api_port}"
     return env

@@ -23,6 +23,7 @@ from typing import Any
 import chdb.session
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from dev_stack import Dev, running_dev
 from redis.asyncio import Redis
 
 from devstack.http_shim import HttpShim
@@ -372,3 +373,10 @@ def role_process(
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    """One real `hybrid-scheduler dev` for the session (tests/dev_stack.py)."""
+    with running_dev(tmp_path_factory.mktemp("dev")) as running:
+        yield running

@@ -12,7 +12,6 @@ HTTP API; an extra `serve` role and the operator's `sql` join in; SIGTERM stops 
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shlex
 import signal
@@ -20,121 +19,14 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
-
-from devstack.services import free_port
+from dev_stack import Dev, base_env
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-# What dev, and the processes beside it, must not inherit from this test process (the
-# suite's own settings, services and the Redis-only default of tests/conftest.py).
-CONNECTIONS = ("REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "TEMPORAL_ADDRESS", "CLICKHOUSE_URL")
 START_TIMEOUT = 60.0
-
-
-def base_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in CONNECTIONS and not k.startswith(("SCHEDULES_", "KAFKA_", "TEMPORAL_"))
-    }
-
-
-@dataclass
-class Dev:
-    process: subprocess.Popen[bytes]
-    dir: Path
-    log: Path
-    env_file: Path
-    env: dict[str, str]  # what .dev/env says
-    ports: dict[str, int]
-
-    def shell_env(self) -> dict[str, str]:
-        """A developer's shell after `set -a; . .dev/env; set +a`."""
-        return {**base_env(), **self.env}
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def status(self, schedule_id: str) -> dict[str, object] | None:
-        """What dev's HTTP API answers for the schedule; None while it does not know it."""
-        reply = httpx.get(f"{self.env['SCHEDULES_API_URL']}/api/v1/schedules/{schedule_id}")
-        if reply.status_code == 404:
-            return None
-        assert reply.status_code == 200, reply.text
-        body: dict[str, object] = reply.json()
-        return body
-
-    def wait_status(
-        self, schedule_id: str, *wanted: str, timeout: float = 20.0
-    ) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.status(schedule_id)
-            if got is not None and got["status"] in wanted:
-                return got
-            assert time.monotonic() < deadline, (schedule_id, wanted, got)
-            time.sleep(0.2)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            env[name] = shlex.split(value)[0] if value else ""
-    return env
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    tmp = tmp_path_factory.mktemp("dev")
-    names = ("redis", "kafka", "temporal", "temporal_ui", "clickhouse", "api")
-    ports = {name: free_port() for name in names}
-    env = {
-        **base_env(),
-        "SCHEDULES_DEV_DIR": str(tmp / ".dev"),
-        "SCHEDULES_CLICKHOUSE_PATH": str(tmp / ".dev" / "clickhouse"),
-        "SCHEDULES_DEV_REDIS_PORT": str(ports["redis"]),
-        "SCHEDULES_DEV_KAFKA_PORT": str(ports["kafka"]),
-        "SCHEDULES_DEV_TEMPORAL_PORT": str(ports["temporal"]),
-        "SCHEDULES_DEV_TEMPORAL_UI_PORT": str(ports["temporal_ui"]),
-        "SCHEDULES_DEV_CLICKHOUSE_PORT": str(ports["clickhouse"]),
-        "SCHEDULES_CLICKHOUSE_SHIM_PORT": str(ports["clickhouse"]),  # one endpoint, as by default
-        "SCHEDULES_API_PORT": str(ports["api"]),
-    }
-    log = tmp / "dev.log"
-    env_file = tmp / ".dev" / "env"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "dev"], cwd=tmp, env=env, stdout=out, stderr=out
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while not env_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"dev did not start:\n{log.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.1)
-    running = Dev(process, tmp, log, env_file, read_env_file(env_file), ports)
-    try:
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    assert code == 0, running.output()[-4000:]
-    assert not env_file.exists(), "dev leaves no stale .dev/env"
-    assert "stopped the embedded services" in running.output()
 
 
 def run(
@@ -154,6 +46,7 @@ def test_dev_prints_and_writes_the_environment_of_other_processes(dev: Dev) -> N
         "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
         "KAFKA_IDEMPOTENT_PRODUCER": "false",  # the embedded broker has no idempotence
         "CLICKHOUSE_URL": f"http://127.0.0.1:{ports['clickhouse']}/default",
+        "SCHEDULES_METRICS_PORT": "0",  # dev's own port stays dev's
         "SCHEDULES_API_URL": f"http://127.0.0.1:{ports['api']}",
     }
     output = dev.output()
@@ -204,7 +97,7 @@ def test_the_publish_with_delay_example_runs_beside_dev(dev: Dev) -> None:
 
 
 def test_more_roles_and_the_operator_commands_run_beside_dev(dev: Dev) -> None:
-    env = {**dev.shell_env(), "SCHEDULES_API_PORT": str(free_port())}
+    env = dev.shell_env()  # exactly what .dev/env gives: no port to choose for these roles
     serve = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", "--role", "executor", "--role", "consumer"],
         cwd=dev.dir,
