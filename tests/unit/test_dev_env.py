@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from cli.dev import dev_environment, write_env_file
 from devstack.http_shim import HttpShim
 from scheduler.settings import Settings
 
-BASE = {
+BASE: dict[str, Any] = {
     "redis_url": "redis://127.0.0.1:6379/0",
     "kafka_bootstrap_servers": "127.0.0.1:9092",
     "temporal_address": "127.0.0.1:7233",
