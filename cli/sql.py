@@ -37,8 +37,9 @@ def check_read_only(sql: str) -> None:
 
 
 @contextlib.contextmanager
-def _endpoint(settings: Settings) -> Iterator[str]:
-    """The URL (without database) to send a read-only query to."""
+def endpoint(settings: Settings) -> Iterator[str]:
+    """The ClickHouse URL (without database) for operator statements: CLICKHOUSE_URL,
+    or the running product's endpoint over the embedded engine."""
     if settings.clickhouse_url:
         yield settings.clickhouse_url
         return
@@ -52,7 +53,7 @@ async def run_sql(settings: Settings, sql: str, fmt: str) -> bytes:
     """Run one read-only statement; returns ClickHouse's output in `fmt`."""
     check_read_only(sql)
     out_format = "" if _HAS_FORMAT.search(sql) else fmt  # the query's own FORMAT wins
-    with _endpoint(settings) as url:
+    with endpoint(settings) as url:
         ch = ServerClickHouse(url, settings.clickhouse_database, pool_size=1)
         try:
             try:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.markup import escape
 from rich.table import Table
 
 from cli.ops.console import fail, show, spinner
+from cli.sql import endpoint
 from scheduler.cold import upkeep
 from scheduler.cold.clickhouse import ServerClickHouse
 from scheduler.errors import SchedulerError, ServiceUnavailable, StartupError
@@ -61,22 +61,10 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 STATEMENT = {"optimize": upkeep.optimize, "check": upkeep.check}
 
 
-@contextlib.contextmanager
-def _endpoint(settings: Settings) -> Iterator[str]:
-    """The ClickHouse URL to send the statements to (as `hybrid-scheduler sql` does)."""
-    if settings.clickhouse_url:
-        yield settings.clickhouse_url
-        return
-    from devstack.sql_endpoint import embedded_endpoint  # chdb: embedded mode only
-
-    with embedded_endpoint(settings) as url:
-        yield url
-
-
 async def run(settings: Settings, action: str, tables: Sequence[str]) -> list[Done]:
     """Run `action` on each table, one after the other."""
     done: list[Done] = []
-    with _endpoint(settings) as url:
+    with endpoint(settings) as url:
         ch = ServerClickHouse(url, settings.clickhouse_database, pool_size=1)
         try:
             with spinner(f"{action} {tables[0]}", total=len(tables)) as step:
