@@ -8,6 +8,7 @@ afterwards (`schedules` fixture).
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -74,3 +75,24 @@ async def schedules(client: Client) -> AsyncIterator[Client]:
     await delete_schedules(client)
     yield client
     await delete_schedules(client)
+
+
+def worker_process_env(
+    settings: Settings, clickhouse_url: str, database: str, dev_dir: Path, **extra: str
+) -> dict[str, str]:
+    """The environment of a `hybrid-scheduler worker` process of one test: its Redis
+    prefix, its ClickHouse database (through the HTTP shim: chdb allows one process per
+    path), its Temporal and task queue; no scheduled syncs but the test's own."""
+    return {
+        **os.environ,
+        "REDIS_URL": settings.redis_url,
+        "SCHEDULES_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "SCHEDULES_COLD_TIER_ENABLED": "true",
+        "CLICKHOUSE_URL": f"{clickhouse_url}/{database}",
+        "SCHEDULES_CLICKHOUSE_DATABASE": database,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "SCHEDULES_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL": "3600",
+        "SCHEDULES_DEV_DIR": str(dev_dir),
+        **extra,
+    }

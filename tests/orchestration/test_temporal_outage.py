@@ -8,7 +8,6 @@ Each test has a Temporal dev server of its own, so that killing it disturbs nobo
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from devstack.services import free_port, start_temporal
 from scheduler.cold import ClickHouse
 from scheduler.settings import Settings
 from tests.api.conftest import MakeClient, make_client  # noqa: F401 (fixture)
+from tests.orchestration.conftest import worker_process_env
 from workflows.client import connect, run_job
 
 URL = "/api/v1/schedules/monitoring"
@@ -80,18 +80,7 @@ def worker_process(
     log = (tmp_path / "worker.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker"],
-        env={
-            **os.environ,
-            "REDIS_URL": s.redis_url,
-            "SCHEDULES_REDIS_KEY_PREFIX": s.redis_key_prefix,
-            "SCHEDULES_COLD_TIER_ENABLED": "true",
-            "CLICKHOUSE_URL": f"{shim.url}/{cold_db.database}",
-            "SCHEDULES_CLICKHOUSE_DATABASE": cold_db.database,
-            "TEMPORAL_ADDRESS": s.temporal_address,
-            "SCHEDULES_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
-            "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL": "3600",  # only the test's runs
-            "SCHEDULES_DEV_DIR": str(tmp_path),
-        },
+        env=worker_process_env(s, shim.url, cold_db.database, tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

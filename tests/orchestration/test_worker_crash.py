@@ -26,6 +26,7 @@ from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.models import Event
 from scheduler.settings import Settings
+from tests.orchestration.conftest import worker_process_env
 from workflows.sync import SyncWorkflow
 
 N = 4000
@@ -37,21 +38,14 @@ def worker_env(
 ) -> dict[str, str]:
     """`hybrid-scheduler worker` processes of this test: its Redis prefix, its ClickHouse
     database (through the HTTP shim: chdb allows one process per path), its task queue."""
-    s = orch_settings
-    return {
-        **os.environ,
-        "REDIS_URL": s.redis_url,
-        "SCHEDULES_REDIS_KEY_PREFIX": s.redis_key_prefix,
-        "SCHEDULES_COLD_TIER_ENABLED": "true",
-        "CLICKHOUSE_URL": f"{shim.url}/{cold_db.database}",
-        "SCHEDULES_CLICKHOUSE_DATABASE": cold_db.database,
-        "TEMPORAL_ADDRESS": s.temporal_address,
-        "SCHEDULES_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
-        "SCHEDULES_SYNC_BATCH_SIZE": "50",  # many small rounds: a long activity to kill
-        "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL": "3600",  # only the test's run
-        "SCHEDULES_LOG_LEVEL": "WARNING",
-        "SCHEDULES_DEV_DIR": str(tmp_path),
-    }
+    return worker_process_env(
+        orch_settings,
+        shim.url,
+        cold_db.database,
+        tmp_path,
+        SCHEDULES_SYNC_BATCH_SIZE="50",  # many small rounds: a long activity to kill
+        SCHEDULES_LOG_LEVEL="WARNING",
+    )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Redis and ClickHouse on scrape, all in one registry."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from scheduler.cold.records import FIRST_VERSION, Status, Tier, row
 from scheduler.cold.store import ColdStore
 from scheduler.models import Event
 from scheduler.settings import Settings
+from tests.orchestration.conftest import worker_process_env
 from tests.scraping import get, samples, wait_for
 from workflows.sync import SyncWorkflow
 
@@ -35,22 +35,14 @@ def worker_metrics(
     s, port = orch_settings, free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker"],
-        env={
-            **os.environ,
-            "REDIS_URL": s.redis_url,
-            "SCHEDULES_REDIS_KEY_PREFIX": s.redis_key_prefix,
-            "SCHEDULES_COLD_TIER_ENABLED": "true",
-            # chdb allows one process per path: the worker reaches this test's database
-            # through the HTTP shim over the session engine.
-            "CLICKHOUSE_URL": f"{shim.url}/{cold_db.database}",
-            "SCHEDULES_CLICKHOUSE_DATABASE": cold_db.database,
-            "TEMPORAL_ADDRESS": s.temporal_address,
-            "SCHEDULES_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
-            "SCHEDULES_CLICKHOUSE_SYNC_INTERVAL": "3600",  # only the test's run
-            "SCHEDULES_DEV_DIR": str(tmp_path),
-            "SCHEDULES_METRICS_PORT": str(port),
-            "SCHEDULES_METRICS_HOST": "127.0.0.1",
-        },
+        env=worker_process_env(
+            s,
+            shim.url,
+            cold_db.database,
+            tmp_path,
+            SCHEDULES_METRICS_PORT=str(port),
+            SCHEDULES_METRICS_HOST="127.0.0.1",
+        ),
         stdout=subprocess.DEVNULL,
     )
     yield proc, f"http://127.0.0.1:{port}/metrics"
