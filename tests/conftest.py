@@ -380,3 +380,17 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     """One real `hybrid-scheduler dev` for the session (tests/dev_stack.py)."""
     with running_dev(tmp_path_factory.mktemp("dev")) as running:
         yield running
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`hybrid-scheduler <args>` as its own process with `env`; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import isolated_settings
+from conftest import isolated_settings, run_cli
 
 from devstack.http_shim import HttpShim
 from devstack.services import ManagedProcess, free_port
@@ -49,14 +49,7 @@ class Product:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(env, *args, timeout=60)
 
 
 def ok(env: dict[str, str], *args: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import eventually
+from conftest import eventually, run_cli
 
 from cold.runbook import PENDING_BY_STATUS, STUCK
 from devstack.services import free_port
@@ -42,14 +42,7 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(env, *args)
 
 
 def test_sql_without_a_running_product(env: dict[str, str]) -> None:
