@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from scheduler.errors import ConfigError
+from scheduler.gcpause import settle
 from scheduler.metrics_endpoint import metrics_url, serve_metrics
 from scheduler.roles import ROLES
 
@@ -118,6 +119,8 @@ async def run_roles(
             await asyncio.wait({listening, serving}, return_when=asyncio.FIRST_COMPLETED)
             listening.cancel()
         if not any(task.done() for task in running):
+            # Start-up's long-lived objects out of the collector's way (scheduler.gcpause).
+            settle(settings.gc_young_threshold)
             log.info("hybrid-scheduler started (pid %d): %s", os.getpid(), "; ".join(what))
             if on_started is not None:
                 on_started()

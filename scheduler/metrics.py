@@ -68,6 +68,13 @@ INGEST_BATCH_SECONDS = Histogram(
     "schedules_ingest_batch_seconds", "Time to store one consumed batch from the delayed topic."
 )
 
+GC_PAUSES = Histogram(
+    "schedules_gc_pause_seconds",
+    "Pauses of the Python garbage collector in a role process (scheduler.gcpause).",
+    ["generation"],  # 0|1|2; 2 = a full collection
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+
 # --- hot tier, read from Redis on scrape ---------------------------------------------------
 REDIS_PENDING = ScrapedGauge(
     "schedules_redis_pending",

@@ -194,6 +194,15 @@ class Settings(BaseSettings):
         "queue gauges read from Redis and ClickHouse on scrape); 0 = none. One endpoint "
         "per process, however many roles it runs.",
     )
+    gc_young_threshold: int = Field(
+        7000,
+        validation_alias=AliasChoices("SCHEDULES_GC_YOUNG_THRESHOLD"),
+        ge=0,
+        description="Role processes (serve, worker): after start-up the garbage collector "
+        "freezes what start-up built (gc.freeze) and collects the young generation every "
+        "this many allocations (Python's default is 700); 0 keeps Python's thresholds. "
+        "Pauses are exported as schedules_gc_pause_seconds.",
+    )
     metrics_host: str = Field(
         "0.0.0.0",
         validation_alias=AliasChoices("SCHEDULES_METRICS_HOST"),

@@ -39,6 +39,8 @@ def test_one_endpoint_serves_every_role_of_a_process(settings: Settings, tmp_pat
         scraped = samples(get(url))
         route = f'method="GET",route="{MON}/metrics",status="200"'
         assert scraped[f"schedules_http_requests_total{{{route}}}"] >= 1
+        # The collector's pauses (scheduler.gcpause): start-up ends with a full collection.
+        assert scraped['schedules_gc_pause_seconds_count{generation="2"}'] >= 1
         started = next(
             line for line in log.read_text().splitlines() if "hybrid-scheduler started" in line
         )
