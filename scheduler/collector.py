@@ -2,7 +2,7 @@
 ScrapedGauge): pending, in flight, held and pauses from Redis, and the schedules pending
 in ClickHouse with the cold tier.
 
-    gauges = StoreGauges(settings.redis_url, Keys(prefix), cold)   # Runtime.start does this
+    gauges = StoreGauges(settings, Keys(prefix), cold)   # Runtime.start does this
     activate(gauges)      # prometheus_client's REGISTRY now yields them on every scrape
     deactivate(gauges)    # Runtime.stop: gone again
     gauges.close()
@@ -46,14 +46,15 @@ from typing import TYPE_CHECKING, TypeVar
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from scheduler import metrics
 from scheduler.cold.records import Status
+from scheduler.hot import client
 from scheduler.hot.keys import Keys
 from scheduler.hot.pause import parse_pauses
+from scheduler.settings import Settings
 
 if TYPE_CHECKING:
     from scheduler.cold.store import ColdStore
@@ -74,7 +75,7 @@ class StoreGauges(Collector):
 
     def __init__(
         self,
-        redis_url: str,
+        settings: Settings,
         keys: Keys,
         cold: ColdStore | None = None,
         *,
@@ -83,8 +84,9 @@ class StoreGauges(Collector):
         self.keys = keys
         self.cold = cold
         self.timeout = timeout
-        self._redis = Redis.from_url(
-            redis_url,
+        # REDIS_URL, or the primary that the Sentinels name (scheduler.hot.client).
+        self._redis = client.connect_blocking(
+            settings,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),

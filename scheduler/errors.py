@@ -35,6 +35,11 @@ class ServiceUnavailable(SchedulerError):
     """A backing service (Redis, Kafka, ClickHouse or Temporal) is unavailable."""
 
 
+class NotReplicated(ServiceUnavailable):
+    """A Redis write did not reach SCHEDULES_REDIS_MIN_REPLICAS_ACK replicas in time, so it \
+is not confirmed as stored; try again."""
+
+
 class StartupError(SchedulerError):
     """An embedded service did not start."""
 

@@ -29,10 +29,11 @@ from scheduler.cold.maintenance import Maintenance
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ConfigError, ServiceUnavailable
+from scheduler.hot import client
 from scheduler.hot.executor import Executor, ExecutorConfig
 from scheduler.hot.keys import Keys
 from scheduler.hot.outcome import Outcome, OutcomeHandler
-from scheduler.hot.store import HotStore
+from scheduler.hot.store import HotStore, Replication
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
 from scheduler.models import Limits
@@ -87,13 +88,15 @@ class Runtime:
         if unknown:
             raise ValueError(f"unknown roles {sorted(unknown)}; choose from {ROLES}")
         s = self.settings
-        self.redis = Redis.from_url(s.redis_url, decode_responses=False)
+        self.redis = client.connect(s)
         try:
             await self.redis.ping()
         except Exception as exc:
             await self.redis.aclose()
-            raise ServiceUnavailable(f"Redis at {s.redis_url} is unreachable: {exc}") from exc
-        self.hot = HotStore(self.redis, Keys(s.redis_key_prefix))
+            raise ServiceUnavailable(f"{client.describe(s)} is unreachable: {exc}") from exc
+        self.hot = HotStore(
+            self.redis, Keys(s.redis_key_prefix), replication=Replication.from_settings(s)
+        )
         if "sync" in roles and not s.cold_tier_enabled:
             await self.redis.aclose()
             raise ConfigError("the sync role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
@@ -108,7 +111,7 @@ class Runtime:
             self.hot, s.immediate_horizon_seconds, cold=self.cold, journal=self.journal
         )
         # The queue gauges, read from the stores on each scrape of this process's metrics.
-        self.gauges = collector.StoreGauges(s.redis_url, self.hot.keys, self.cold)
+        self.gauges = collector.StoreGauges(s, self.hot.keys, self.cold)
         collector.activate(self.gauges)
         try:
             await self._start_roles(roles)

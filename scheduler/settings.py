@@ -128,6 +128,40 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL"),
         description="Redis of the hot tier (`dev` starts one when unset).",
     )
+    redis_sentinels: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_SENTINELS"),
+        description="Sentinel mode: host:port[,host:port] of Redis Sentinels; every client "
+        "asks them for the primary of SCHEDULES_REDIS_SENTINEL_MASTER and follows a "
+        "failover (REDIS_URL then gives only the database, user, password and TLS); "
+        "unset = the Redis at REDIS_URL.",
+    )
+    redis_sentinel_master: str = Field(
+        "mymaster",
+        validation_alias=AliasChoices("SCHEDULES_REDIS_SENTINEL_MASTER"),
+        min_length=1,
+        description="Name of the monitored primary the Sentinels know (sentinel monitor <name>).",
+    )
+    redis_sentinel_password: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_SENTINEL_PASSWORD"),
+        description="Password of the Sentinels themselves (their requirepass); unset = none.",
+    )
+    redis_min_replicas_ack: int = Field(
+        0,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_MIN_REPLICAS_ACK"),
+        ge=0,
+        le=100,
+        description="Every hot-tier write waits (WAIT) until this many replicas have it "
+        "before it counts as stored; fewer within SCHEDULES_REDIS_REPLICA_ACK_TIMEOUT is "
+        "an error (HTTP 503, no offset commit, no produce). 0 = no wait.",
+    )
+    redis_replica_ack_timeout: PositiveSeconds = Field(
+        1.0,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_REPLICA_ACK_TIMEOUT"),
+        le=60,
+        description="Longest wait for SCHEDULES_REDIS_MIN_REPLICAS_ACK replicas per write.",
+    )
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"),
@@ -449,6 +483,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL of a ClickHouse server")
         return v
 
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_addresses(cls, v: object) -> object:
+        if isinstance(v, str) and not v.strip():
+            return None
+        if isinstance(v, str):
+            sentinel_addresses(v)  # raises naming the bad entry
+        return v
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: object) -> object:
@@ -484,6 +527,17 @@ class Settings(BaseSettings):
     @property
     def idempotent_producer(self) -> bool:
         return True if self.kafka_idempotent_producer is None else self.kafka_idempotent_producer
+
+
+def sentinel_addresses(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` (SCHEDULES_REDIS_SENTINELS) as (host, port) pairs."""
+    out = []
+    for entry in value.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry.strip()!r} is not host:port")
+        out.append((host.strip("[]"), int(port)))
+    return out
 
 
 def env_name(field: str) -> str:

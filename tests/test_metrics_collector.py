@@ -79,7 +79,9 @@ def silent_server() -> Iterator[int]:
 def test_a_store_that_hangs_is_left_out_within_the_timeout(
     silent_server: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gauges = collector.StoreGauges(f"redis://127.0.0.1:{silent_server}/0", Keys(), timeout=0.5)
+    gauges = collector.StoreGauges(
+        Settings(redis_url=f"redis://127.0.0.1:{silent_server}/0"), Keys(), timeout=0.5
+    )
     caplog.set_level(logging.WARNING, logger="scheduler.collector")
     try:
         for _ in range(3):
@@ -96,7 +98,9 @@ def test_a_store_that_hangs_is_left_out_within_the_timeout(
 
 
 def test_a_store_that_refuses_is_left_out_at_once() -> None:
-    gauges = collector.StoreGauges(f"redis://127.0.0.1:{free_port()}/0", Keys(), timeout=2)
+    gauges = collector.StoreGauges(
+        Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"), Keys(), timeout=2
+    )
     try:
         started = time.monotonic()
         assert list(gauges.collect()) == []

@@ -49,6 +49,13 @@ class Keys:
         return self._k(":level:")
 
     @property
+    def replication(self) -> str:
+        """STRING counter incremented by every write made while waiting for replicas
+        (SCHEDULES_REDIS_MIN_REPLICAS_ACK), so that its WAIT covers every earlier write,
+        also those another connection made (e.g. the first try of a retried write)."""
+        return self._k(":replication")
+
+    @property
     def inflight(self) -> str:
         """ZSET schedule_id -> lease deadline (Unix s) of claimed events."""
         return self._k(":inflight")

@@ -141,12 +141,15 @@ class PauseControl:
             if not -INT32 <= priority_below <= INT32 + 1:
                 raise InvalidEvent("out of range", field="priority_below")
             meta["below"] = priority_below
-            await self.store.redis.hset(self.keys.paused, _field(scope, topic), json.dumps(meta))
+            await self.store.write(
+                ("HSET", self.keys.paused, _field(scope, topic), json.dumps(meta))
+            )
             # A lower threshold frees some held events: put all back; claims re-hold
             # those still paused.
             await self._unhold_all()
         else:
-            await self.store.redis.hsetnx(self.keys.paused, _field(scope, topic), json.dumps(meta))
+            pause = ("HSETNX", self.keys.paused, _field(scope, topic), json.dumps(meta))
+            await self.store.write(pause)
         return await self.state()
 
     async def resume(self, scope: Scope, *, topic: str | None = None) -> tuple[PauseState, int]:
@@ -155,13 +158,13 @@ class PauseControl:
         many held events were put back."""
         k = self.keys
         if scope is Scope.ALL:
-            await self.store.redis.delete(k.paused)
+            await self.store.write(("DEL", k.paused))
         else:
             if scope is Scope.TOPIC:
                 if topic is None:
                     raise InvalidEvent("required to resume a topic", field="topic")
                 _check_topic(topic)
-            await self.store.redis.hdel(k.paused, _field(scope, topic))
+            await self.store.write(("HDEL", k.paused, _field(scope, topic)))
         moved = await self._unhold_all()
         return await self.state(), moved
 

@@ -1,4 +1,13 @@
-"""The Redis hot tier: every multi-key change is one short Lua script (see lua/)."""
+"""The Redis hot tier: every multi-key change is one short Lua script (see lua/).
+
+Every state-changing call goes through `HotStore.write` (scripts as `HotStore.script`
+commands, plain commands as tuples): with SCHEDULES_REDIS_MIN_REPLICAS_ACK = N > 0 it
+sends, on one connection and in one round trip, the commands, an INCR of
+`scheduled_events:replication` and `WAIT N timeout`, and raises NotReplicated when fewer
+than N replicas acknowledged: the caller then treats the write as not stored (the API
+answers 503, the consumer commits nothing, the executor does not produce a claim it
+could not replicate) and tries again. Reads go straight to the client.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +24,13 @@ from typing import Any, cast
 import msgpack
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from scheduler import codec
-from scheduler.errors import SchedulerError, ServiceUnavailable
+from scheduler.errors import NotReplicated, SchedulerError, ServiceUnavailable
 from scheduler.hot.keys import Keys
 from scheduler.models import Event
+from scheduler.settings import Settings
 
 # Scripts run atomically and block Redis while they run, so every call is bounded:
 # ~10 µs of script time per event keeps a 1,000-event call near 10 ms.
@@ -72,6 +83,23 @@ class Release:
     count_attempt: bool
 
 
+# One Redis command, as sent: ("HSET", key, field, value), or a script's
+# ("EVALSHA", sha, number of keys, *keys, *args) from HotStore.script.
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """How many replicas must have each write before it counts (0 = do not wait)."""
+
+    replicas: int = 0
+    timeout: float = 1.0  # seconds WAIT waits for them
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Replication:
+        return cls(s.redis_min_replicas_ack, s.redis_replica_ack_timeout)
+
+
 def _text(value: object) -> str:
     """A Redis reply (bytes: the hot tier's client does not decode) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -99,19 +127,64 @@ def _script(redis: Redis, name: str) -> AsyncScript:
 class HotStore:
     """Schedule, claim, ack, release, reap and cancel events in Redis."""
 
-    def __init__(self, redis: Redis, keys: Keys | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys | None = None, *, replication: Replication | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys or Keys()
-        self._schedule = _script(redis, "schedule")
-        self._claim = _script(redis, "claim")
-        self._ack = _script(redis, "ack")
-        self._release = _script(redis, "release")
-        self._reap = _script(redis, "reap")
-        self._cancel = _script(redis, "cancel")
-        self._orphans = _script(redis, "orphans")
-        self._unhold = _script(redis, "unhold")
-        self._lock_ids = _script(redis, "lock_ids")
-        self._unlock_ids = _script(redis, "unlock_ids")
+        self.replication = replication or Replication()
+        self._scripts = {name: _script(redis, name) for name in SCRIPTS}
+
+    # --- the one way a change reaches Redis --------------------------------------------
+
+    def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Command:
+        """A call of script `name` (one of SCRIPTS), for `write`."""
+        return ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+
+    async def write(self, *commands: Command) -> list[Any]:
+        """Send state-changing commands in one round trip on one connection; their
+        replies, in order. With Replication.replicas > 0 the change is confirmed by WAIT
+        or NotReplicated is raised (it may then be on the primary alone: the caller must
+        treat it as not stored and retry, which every script here tolerates). A script
+        Redis does not know (a fresh or newly promoted primary) is loaded and its calls
+        sent again; nothing else is sent twice.
+        """
+        replies = await self._send(commands)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            for script in self._scripts.values():
+                await self.redis.script_load(script.script)
+            again = await self._send([commands[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _send(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies of `commands` (errors as values); WAITs as Replication says."""
+        need = self.replication.replicas
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            if need:
+                pipe.incr(self.keys.replication)
+                pipe.execute_command("WAIT", need, max(1, round(self.replication.timeout * 1000)))
+            replies = list(await pipe.execute(raise_on_error=False))
+        if not need:
+            return replies
+        acked = replies[-1]
+        if isinstance(acked, Exception):  # e.g. WAIT refused by a replica
+            raise NotReplicated(f"waiting for replicas failed: {acked}")
+        if int(acked) < need:
+            raise NotReplicated(
+                f"only {acked} of the {need} Redis replicas required "
+                f"(SCHEDULES_REDIS_MIN_REPLICAS_ACK) acknowledged the write within "
+                f"{self.replication.timeout:g}s (SCHEDULES_REDIS_REPLICA_ACK_TIMEOUT); "
+                "it is not confirmed as stored: try again"
+            )
+        return replies[:-2]
 
     @contextlib.asynccontextmanager
     async def locked_ids(
@@ -129,7 +202,8 @@ class HotStore:
         prefix, token = self.keys.id_lock_prefix, os.urandom(8).hex()
         deadline = time.monotonic() + wait
         delay = 0.001
-        while not await self._lock_ids(args=[prefix, token, round(ttl * 1000), *ids]):
+        lock = self.script("lock_ids", [], [prefix, token, round(ttl * 1000), *ids])
+        while not (await self.write(lock))[0]:
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
                     f"another caller has been storing the same schedule_id for {wait:.0f}s;"
@@ -142,7 +216,7 @@ class HotStore:
         finally:
             # If Redis is gone now, the locks expire by themselves.
             with contextlib.suppress(Exception):
-                await self._unlock_ids(args=[prefix, token, *ids])
+                await self.write(self.script("unlock_ids", [], [prefix, token, *ids]))
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
@@ -164,27 +238,17 @@ class HotStore:
             )
             for start in range(0, len(events), SCHEDULE_CHUNK)
         ]
-        if len(blobs) == 1:  # one EVALSHA: a pipeline would first ask SCRIPT EXISTS
-            results = [
-                await self._schedule(keys=k.script_keys, args=[k.level_prefix, k.wakeup, blobs[0]])
-            ]
-        else:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for blob in blobs:
-                    await self._schedule(
-                        keys=k.script_keys, args=[k.level_prefix, k.wakeup, blob], client=pipe
-                    )
-                results = await pipe.execute()
+        results = await self.write(
+            *(self.script("schedule", k.script_keys, [k.level_prefix, k.wakeup, b]) for b in blobs)
+        )
         return [bool(x) for chunk in results for x in chunk]
 
     async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:
         """Atomically take up to `limit` due events (priority order) under one lease,
         leaving those an active pause covers (scheduler.hot.pause)."""
         k = self.keys
-        raw = await self._claim(
-            keys=k.script_keys,
-            args=[k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP],
-        )
+        args = [k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP]
+        (raw,) = await self.write(self.script("claim", k.script_keys, args))
         batch = ClaimedBatch(int(raw[0]), [], blocked=bool(raw[1]))
         for i in range(2, len(raw), 3):
             sid = raw[i].decode()
@@ -200,10 +264,8 @@ class HotStore:
         k = self.keys
         n = 0
         for start in range(0, len(ids), RELEASE_CHUNK):
-            n += await self._ack(
-                keys=k.script_keys,
-                args=[token, *ids[start : start + RELEASE_CHUNK]],
-            )
+            chunk = ids[start : start + RELEASE_CHUNK]
+            n += (await self.write(self.script("ack", k.script_keys, [token, *chunk])))[0]
         return n
 
     async def release(self, token: int, releases: Sequence[Release]) -> int:
@@ -214,10 +276,7 @@ class HotStore:
             args: list[Any] = [k.level_prefix, token]
             for r in releases[start : start + RELEASE_CHUNK]:
                 args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
-            n += await self._release(
-                keys=k.script_keys,
-                args=args,
-            )
+            n += (await self.write(self.script("release", k.script_keys, args)))[0]
         return n
 
     async def reap(self, now: float, limit: int = REAP_LIMIT) -> int:
@@ -225,21 +284,16 @@ class HotStore:
         k = self.keys
         total = 0
         while True:
-            n = int(
-                await self._reap(
-                    keys=k.script_keys,
-                    args=[k.level_prefix, repr(now), limit],
-                )
-            )
+            reap = self.script("reap", k.script_keys, [k.level_prefix, repr(now), limit])
+            n = int((await self.write(reap))[0])
             total += n
             if n < limit:
                 return total
 
     async def cancel(self, schedule_id: str) -> CancelResult:
         k = self.keys
-        state = await self._cancel(
-            keys=k.script_keys,
-            args=[k.level_prefix, schedule_id],
+        (state,) = await self.write(
+            self.script("cancel", k.script_keys, [k.level_prefix, schedule_id])
         )
         return CancelResult(state.decode() if isinstance(state, bytes) else state)
 
@@ -250,9 +304,8 @@ class HotStore:
         if not schedule_ids:
             return 0
         k = self.keys
-        return int(
-            await self._orphans(keys=k.script_keys, args=[k.level_prefix, level, *schedule_ids])
-        )
+        orphans = self.script("orphans", k.script_keys, [k.level_prefix, level, *schedule_ids])
+        return int((await self.write(orphans))[0])
 
     async def sweep_orphans(self) -> int:
         """Find debris (entries of ids neither pending nor in flight) by scanning the hot
@@ -294,7 +347,8 @@ class HotStore:
         many. `only_when_unpaused`: do nothing while any pause is active."""
         k = self.keys
         flag = 1 if only_when_unpaused else 0
-        return int(await self._unhold(keys=k.script_keys, args=[k.level_prefix, limit, flag]))
+        unhold = self.script("unhold", k.script_keys, [k.level_prefix, limit, flag])
+        return int((await self.write(unhold))[0])
 
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""
