@@ -8,9 +8,10 @@ singleton: entry points build `Settings()` and pass it down.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,60 @@ _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+# Bounds of a per-topic rate limit (events per second; burst in events).
+MAX_RATE = 1_000_000.0
+MIN_RATE = 0.001
+MAX_BURST = 10_000_000.0
+
+
+class RateLimit(NamedTuple):
+    """A topic's limit: `rate` events per second, bursts of up to `burst` events (None:
+    one second's worth, at least one event)."""
+
+    rate: float
+    burst: float | None = None
+
+    @property
+    def capacity(self) -> float:
+        """The token bucket's size: what may fire at once after a quiet period."""
+        return self.burst if self.burst is not None else max(1.0, self.rate)
+
+
+def check_rate_limit(rate: float, burst: float | None) -> tuple[str, str] | None:
+    """What is wrong with this limit, as (field, message), or None."""
+    if not math.isfinite(rate) or not MIN_RATE <= rate <= MAX_RATE:
+        return "events_per_second", f"must be a number from {MIN_RATE:g} to {MAX_RATE:g}"
+    if burst is not None and (not math.isfinite(burst) or not 1 <= burst <= MAX_BURST):
+        return "burst", f"must be a number from 1 to {MAX_BURST:g}"
+    return None
+
+
+def parse_rate_limits(text: str) -> dict[str, RateLimit]:
+    """`orders=200,emails=50:500` (topic=events per second[:burst], comma-separated) as
+    {topic: RateLimit}; ValueError naming the faulty entry."""
+    limits: dict[str, RateLimit] = {}
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        topic, eq, value = (part.strip() for part in entry.partition("="))
+        if not eq or not topic:
+            raise ValueError(f"{entry!r} is not topic=events_per_second[:burst]")
+        if not _TOPIC_RE.fullmatch(topic) or topic in {".", ".."}:
+            raise ValueError(f"{topic!r} is not a legal Kafka topic name")
+        if topic in limits:
+            raise ValueError(f"topic {topic!r} is given twice")
+        rate_text, colon, burst_text = value.partition(":")
+        try:
+            rate = float(rate_text)
+            burst = float(burst_text) if colon else None
+        except ValueError:
+            raise ValueError(f"{entry!r} is not topic=events_per_second[:burst]") from None
+        if problem := check_rate_limit(rate, burst):
+            raise ValueError(f"{topic}: {problem[0]} {problem[1]}")
+        limits[topic] = RateLimit(rate, burst)
+    return limits
 
 
 class Settings(BaseSettings):
@@ -376,6 +431,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SCHEDULES_BREAKER_RESET_SECONDS"),
         description="How long the open breaker stops claims before probing.",
     )
+    topic_rate_limits: str = Field(
+        "",
+        validation_alias=AliasChoices("SCHEDULES_TOPIC_RATE_LIMITS"),
+        description="Per-topic firing limits, `topic=events_per_second[:burst]` comma-"
+        "separated (e.g. `orders=200,emails=50:500`; burst default: one second's worth); "
+        "the HTTP API, CLI and Python API set others, and override these, at run time. "
+        "Give every process the same value.",
+    )
     default_max_delay_seconds: int = Field(
         86400,
         validation_alias=AliasChoices("SCHEDULES_DEFAULT_MAX_DELAY_SECONDS"),
@@ -476,6 +539,12 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r} is not a legal Kafka topic name")
         return v
 
+    @field_validator("topic_rate_limits")
+    @classmethod
+    def _rate_limits(cls, v: str) -> str:
+        parse_rate_limits(v)
+        return v
+
     @field_validator("clickhouse_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
@@ -523,6 +592,11 @@ class Settings(BaseSettings):
                 "KAFKA_DEAD_LETTER_TOPIC_NAME must differ from KAFKA_DELAYED_TOPIC_NAME"
             )
         return self
+
+    @property
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """SCHEDULES_TOPIC_RATE_LIMITS, parsed."""
+        return parse_rate_limits(self.topic_rate_limits)
 
     @property
     def idempotent_producer(self) -> bool:
