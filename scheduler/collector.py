@@ -63,7 +63,13 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT = 1.0  # seconds a scrape waits for the stores (each read, both at once)
 
-HOT_GAUGES = (metrics.REDIS_PENDING, metrics.IN_FLIGHT, metrics.HELD, metrics.PAUSES)
+HOT_GAUGES = (
+    metrics.REDIS_PENDING,
+    metrics.IN_FLIGHT,
+    metrics.HELD,
+    metrics.PAUSES,
+    metrics.THROTTLED,
+)
 GAUGES = (*HOT_GAUGES, metrics.COLD_PENDING)
 
 T = TypeVar("T")
@@ -123,18 +129,27 @@ class StoreGauges(Collector):
 
     # --- the reads, each in a thread of its own -------------------------------------
 
-    def _read_redis(self) -> tuple[int, int, int, int]:
-        """(pending, in flight, held, pauses), counted as HotStore.counts and
-        PauseControl.state count them for the stats: pending includes held events."""
+    def _read_redis(self) -> tuple[int, int, int, int, int]:
+        """(pending, in flight, held, pauses, throttled), counted as HotStore.counts,
+        HotStore.throttled and PauseControl.state count them for the stats: pending
+        includes held and throttled events."""
         k = self.keys
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.zcard(k.scheduled)
             pipe.zcard(k.held)
             pipe.zcard(k.inflight)
             pipe.hgetall(k.paused)
-            scheduled, held, in_flight, paused = pipe.execute()
+            pipe.zrange(k.throttled_topics, 0, -1)
+            scheduled, held, in_flight, paused, topics = pipe.execute()
+        throttled = 0
+        if topics:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for topic in topics:
+                    pipe.zcard(k.throttled_prefix + topic.decode())
+                throttled = sum(int(n) for n in pipe.execute())
         pauses = len(parse_pauses(paused, k.paused))
-        return int(scheduled) + int(held), int(in_flight), int(held), pauses
+        pending = int(scheduled) + int(held) + throttled
+        return pending, int(in_flight), int(held), pauses, throttled
 
     def _read_cold(self) -> int:
         assert self.cold is not None

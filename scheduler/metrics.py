@@ -40,6 +40,10 @@ FIRING_LATENESS = Histogram(
     "Broker acknowledgement time minus scheduled time.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+EVENTS_THROTTLED = Counter(
+    "schedules_events_throttled_total",
+    "Due events set aside to wait for their topic's rate limit (each fires later, once).",
+)
 CLAIM_BATCH = Histogram(
     "schedules_claim_batch_events",
     "Events per claimed batch.",
@@ -78,13 +82,17 @@ GC_PAUSES = Histogram(
 # --- hot tier, read from Redis on scrape ---------------------------------------------------
 REDIS_PENDING = ScrapedGauge(
     "schedules_redis_pending",
-    "Events pending in Redis (incl. held by a pause), counted on scrape.",
+    "Events pending in Redis (incl. held by a pause or throttled by a rate limit), counted "
+    "on scrape.",
 )
 IN_FLIGHT = ScrapedGauge(
     "schedules_in_flight", "Events claimed by an executor, not yet acked, counted on scrape."
 )
 PAUSES = ScrapedGauge("schedules_pauses", "Active pauses (all, per topic, priority threshold).")
 HELD = ScrapedGauge("schedules_held", "Due events a topic or priority pause holds back.")
+THROTTLED = ScrapedGauge(
+    "schedules_throttled", "Due events waiting for their topic's rate limit, counted on scrape."
+)
 
 # --- cold tier ---------------------------------------------------------------------------
 COLD_PENDING = ScrapedGauge(

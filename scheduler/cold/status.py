@@ -5,7 +5,8 @@ The status callers read (Python and HTTP APIs) is the life cycle of the schedule
     pending     waiting in ClickHouse (the cold tier), beyond the immediate horizon
     processing  being moved from ClickHouse into Redis by a sync
     scheduled   waiting in Redis (the hot tier) to fire: `hot_state` says pending, held
-                (due, held back by a pause) or in_flight (being published now)
+                (due, held back by a pause), throttled (due, waiting for its topic's rate
+                limit) or in_flight (being published now)
     executed    published (the broker acknowledged it)
     skipped     not published: later than its max_delay_seconds
     error       not published: dead-lettered (`error` says why)
@@ -65,8 +66,8 @@ class ScheduleStatus:
     hot_state: Annotated[
         str | None,
         Field(
-            description="While Redis holds it: pending, in_flight, or held (due, held back "
-            "by a pause)."
+            description="While Redis holds it: pending, in_flight, held (due, held back "
+            "by a pause) or throttled (due, waiting for its topic's rate limit)."
         ),
     ] = None
     processing_started_at: datetime | None = None

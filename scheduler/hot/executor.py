@@ -37,11 +37,14 @@ from scheduler.kafka import (
     probe_broker,
 )
 from scheduler.models import Event
-from scheduler.settings import Settings
+from scheduler.settings import RateLimit, Settings
 
 log = logging.getLogger(__name__)
 
 PAUSED_POLL_SECONDS = 0.1
+# Shortest sleep while only rate-limited events are due: their next token may be µs away,
+# and a claim per token would spin; at this pace a claim takes what accrued meanwhile.
+THROTTLED_POLL_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class ExecutorConfig:
     # ack, the next is claimed and sent, so a backlog drains at CPU speed, not RTT speed.
     concurrent_batches: int
     max_request_bytes: int
+    # SCHEDULES_TOPIC_RATE_LIMITS (limits set at run time, in Redis, override them).
+    rate_limits: dict[str, RateLimit] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, s: Settings) -> ExecutorConfig:
@@ -78,6 +83,7 @@ class ExecutorConfig:
             breaker_reset_seconds=s.breaker_reset_seconds,
             concurrent_batches=s.executor_concurrent_batches,
             max_request_bytes=max_request_bytes(s),
+            rate_limits=s.rate_limits,
         )
 
 
@@ -151,6 +157,7 @@ class Executor:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._blocked = False  # the last claim found due events that a pause holds back
+        self._throttle_wait: float | None = None  # the last claim's wait for a token
         self.running = False
         # Each loop lives through Redis going away: one warning when it starts failing,
         # one line when it works again, backoff in between (scheduler/hot/backoff.py).
@@ -213,8 +220,13 @@ class Executor:
             return None
         limit = 1 if self.breaker.state is State.HALF_OPEN else self.config.batch_size
         now = self.clock()
-        batch = await self.store.claim(now, limit, now + self.config.lease_seconds)
+        batch = await self.store.claim(
+            now, limit, now + self.config.lease_seconds, self.config.rate_limits
+        )
         self._blocked = batch.blocked
+        self._throttle_wait = batch.throttle_wait
+        if batch.throttled:
+            metrics.EVENTS_THROTTLED.inc(batch.throttled)
         if not batch.items:
             return None
         metrics.CLAIM_BATCH.observe(len(batch.items))
@@ -238,6 +250,9 @@ class Executor:
             # the pause does not cover (or the resume's wake-up) instead of spinning.
             floor = PAUSED_POLL_SECONDS if self._blocked else 0.0
             wait = min(wait, max(floor, head - self.clock()))
+        if self._throttle_wait is not None:
+            # Due events wait for a rate limit's next token (they are not in the head).
+            wait = min(wait, max(THROTTLED_POLL_SECONDS, self._throttle_wait))
         await self._wait(wait)
 
     async def _sleep(self, seconds: float) -> None:

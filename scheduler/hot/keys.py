@@ -90,6 +90,32 @@ class Keys:
         return self._k(":paused")
 
     @property
+    def rate_limits(self) -> str:
+        """HASH topic -> JSON {"rate", "burst", "since"}: limits set at run time
+        (scheduler.hot.ratelimit); they override SCHEDULES_TOPIC_RATE_LIMITS."""
+        return self._k(":rate_limits")
+
+    @property
+    def rate_buckets(self) -> str:
+        """HASH topic -> "tokens time" (time: Redis's clock, Unix s): each limited topic's
+        token bucket as claim.lua last left it."""
+        return self._k(":rate_buckets")
+
+    @property
+    def throttled_topics(self) -> str:
+        """ZSET of the topics that have events waiting for their rate limit (member =
+        topic, score 0)."""
+        return self._k(":throttled_topics")
+
+    @property
+    def throttled_prefix(self) -> str:
+        """Prefix of the per-topic ZSETs `...:throttled:<topic>` (schedule_id ->
+        scheduled_at): due events of a rate-limited topic waiting for a token, fired in
+        this order as the limit allows. Still pending; their priority stays in
+        `priorities`."""
+        return self._k(":throttled:")
+
+    @property
     def id_lock_prefix(self) -> str:
         """Prefix of the STRING keys `...:idlock:<schedule_id>`: held for a moment (with
         a TTL) while one caller checks both tiers for that id and stores it."""
@@ -109,6 +135,9 @@ class Keys:
             self.fence,
             self.held,
             self.paused,
+            self.rate_limits,
+            self.rate_buckets,
+            self.throttled_topics,
         ]
 
     @property

@@ -16,7 +16,7 @@ import contextlib
 import enum
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
@@ -30,7 +30,7 @@ from scheduler import codec
 from scheduler.errors import NotReplicated, SchedulerError, ServiceUnavailable
 from scheduler.hot.keys import Keys
 from scheduler.models import Event
-from scheduler.settings import Settings
+from scheduler.settings import RateLimit, Settings
 
 # Scripts run atomically and block Redis while they run, so every call is bounded:
 # ~10 µs of script time per event keeps a 1,000-event call near 10 ms.
@@ -65,6 +65,11 @@ class ClaimedBatch:
     items: list[Claimed]
     # Nothing was claimed (or held aside) because a pause applies: poll, do not spin.
     blocked: bool = False
+    # Seconds until a rate-limited topic whose due events wait gets its next token
+    # (None: no event waits for one).
+    throttle_wait: float | None = None
+    # Due events this claim moved aside because their topic's rate limit was reached.
+    throttled: int = 0
     # Claimed ids whose stored payload is not one (corrupt, or written by someone else).
     unreadable: list[Unreadable] = field(default_factory=list)
 
@@ -243,14 +248,38 @@ class HotStore:
         )
         return [bool(x) for chunk in results for x in chunk]
 
-    async def claim(self, now: float, limit: int, lease_deadline: float) -> ClaimedBatch:
+    async def claim(
+        self,
+        now: float,
+        limit: int,
+        lease_deadline: float,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+    ) -> ClaimedBatch:
         """Atomically take up to `limit` due events (priority order) under one lease,
-        leaving those an active pause covers (scheduler.hot.pause)."""
+        leaving those an active pause covers (scheduler.hot.pause) and those over their
+        topic's rate limit: `rate_limits` (SCHEDULES_TOPIC_RATE_LIMITS), overridden by the
+        limits set at run time (scheduler.hot.ratelimit)."""
         k = self.keys
-        args = [k.level_prefix, repr(now), min(limit, CLAIM_MAX), repr(lease_deadline), MAX_SKIP]
+        args: list[Any] = [
+            k.level_prefix,
+            repr(now),
+            min(limit, CLAIM_MAX),
+            repr(lease_deadline),
+            MAX_SKIP,
+            k.throttled_prefix,
+        ]
+        for topic, lim in (rate_limits or {}).items():
+            args += (topic, repr(lim.rate), "" if lim.burst is None else repr(lim.burst))
         (raw,) = await self.write(self.script("claim", k.script_keys, args))
-        batch = ClaimedBatch(int(raw[0]), [], blocked=bool(raw[1]))
-        for i in range(2, len(raw), 3):
+        wait = int(raw[2])
+        batch = ClaimedBatch(
+            int(raw[0]),
+            [],
+            blocked=bool(raw[1]),
+            throttle_wait=None if wait < 0 else wait / 1_000_000,
+            throttled=int(raw[3]),
+        )
+        for i in range(4, len(raw), 3):
             sid = raw[i].decode()
             try:
                 batch.items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
@@ -293,7 +322,7 @@ class HotStore:
     async def cancel(self, schedule_id: str) -> CancelResult:
         k = self.keys
         (state,) = await self.write(
-            self.script("cancel", k.script_keys, [k.level_prefix, schedule_id])
+            self.script("cancel", k.script_keys, [k.level_prefix, schedule_id, k.throttled_prefix])
         )
         return CancelResult(state.decode() if isinstance(state, bytes) else state)
 
@@ -304,7 +333,8 @@ class HotStore:
         if not schedule_ids:
             return 0
         k = self.keys
-        orphans = self.script("orphans", k.script_keys, [k.level_prefix, level, *schedule_ids])
+        args = [k.level_prefix, k.throttled_prefix, level, *schedule_ids]
+        orphans = self.script("orphans", k.script_keys, args)
         return int((await self.write(orphans))[0])
 
     async def sweep_orphans(self) -> int:
@@ -319,7 +349,7 @@ class HotStore:
             pipe.zcard(k.held)
             pipe.zcard(k.inflight)
             payloads, scheduled, held, inflight = await pipe.execute()
-        pending = scheduled + held
+        pending = scheduled + held + sum((await self.throttled()).values())
         hashes = [k.attempts, k.priorities, k.leases]
         if payloads > pending + inflight:  # payloads are big: scan them only when some are extra
             hashes.insert(0, k.payloads)
@@ -364,6 +394,18 @@ class HotStore:
         pairs = cast(list[tuple[bytes, float]], raw)
         return [(_text(member), float(score)) for member, score in pairs]
 
+    async def throttled(self) -> dict[str, int]:
+        """Due events waiting for their topic's rate limit, per topic (those with any)."""
+        k = self.keys
+        topics = [_text(t) for t in await self.redis.zrange(k.throttled_topics, 0, -1)]
+        if not topics:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.zcard(k.throttled_prefix + topic)
+            sizes = await pipe.execute()
+        return {t: int(n) for t, n in zip(topics, sizes, strict=True) if n}
+
     async def counts(self) -> dict[str, int]:
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -371,12 +413,19 @@ class HotStore:
             pipe.zcard(k.held)
             pipe.zcard(k.inflight)
             pending, held, inflight = await pipe.execute()
-        # `pending` counts held (paused) events too: they are pending, just not claimable.
-        return {"pending": int(pending) + int(held), "held": int(held), "in_flight": int(inflight)}
+        throttled = sum((await self.throttled()).values())
+        # `pending` counts held (paused) and throttled events too: they are pending, just
+        # not claimable now.
+        return {
+            "pending": int(pending) + int(held) + throttled,
+            "held": int(held),
+            "in_flight": int(inflight),
+        }
 
     async def get(self, schedule_id: str) -> tuple[str, Event] | None:
-        """The stored event and its state, if in the hot tier: 'pending', 'in_flight' or
-        'held' (pending, due, and held back by a pause)."""
+        """The stored event and its state, if in the hot tier: 'pending', 'in_flight',
+        'held' (pending, due, and held back by a pause) or 'throttled' (pending, due, and
+        waiting for its topic's rate limit)."""
         k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(k.payloads, schedule_id)
@@ -385,8 +434,12 @@ class HotStore:
             payload, lease, held = await pipe.execute()
         if payload is None:
             return None
+        ev = codec.decode(schedule_id, payload)
         state = "in_flight" if lease is not None else "held" if held is not None else "pending"
-        return state, codec.decode(schedule_id, payload)
+        throttled_key = k.throttled_prefix + ev.topic
+        if state == "pending" and await self.redis.zscore(throttled_key, schedule_id) is not None:
+            state = "throttled"
+        return state, ev
 
     async def events(self, schedule_ids: Sequence[str]) -> dict[str, Event]:
         """The events Redis holds (pending or in flight) under these ids."""

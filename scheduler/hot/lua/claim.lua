@@ -6,15 +6,27 @@
 -- pause holds back and that would otherwise block the scan (a paused topic anywhere,
 -- paused negative priorities in the main set) move to `held`, at most `max_skip` per call;
 -- resuming moves them back (unhold.lua).
+-- Rate limits (scheduler/hot/ratelimit.py): the settings' (ARGV) overridden by those set
+-- at run time (HASH `rate_limits`). Each limited topic has a token bucket (HASH
+-- `rate_buckets`) refilled by Redis's clock, so every executor shares it. A due event of a
+-- limited topic without a token moves to its topic's throttled set (`throttled_prefix ..
+-- topic`, listed in `throttled_topics`), so it blocks nothing else; the topic's later
+-- events queue behind it there, and each call first takes from those sets as many as the
+-- buckets allow, earliest first. Limits stay cheap when none is set: two empty reads.
 -- KEYS: Keys.script_keys (named in prelude.lua)
--- ARGV: level_prefix, now, limit, lease_deadline, max_skip
--- Returns {token, blocked, id1, payload1, attempts1, id2, ...}: token 0 when nothing was
--- claimed; blocked 1 when nothing was claimed or held because a pause applies (the
--- executor then polls instead of spinning on a due head it may not take).
+-- ARGV: level_prefix, now, limit, lease_deadline, max_skip, throttled_prefix,
+--       then the settings' limits as triples: topic, events per second, burst ('' = default)
+-- Returns {token, blocked, wait, throttled, id1, payload1, attempts1, id2, ...}: token 0
+-- when nothing was claimed; blocked 1 when nothing was claimed or held because a pause
+-- applies (the executor then polls instead of spinning on a due head it may not take);
+-- wait: microseconds until the next token of a topic whose due events wait for one (-1:
+-- none waits), so the executor sleeps instead of spinning; throttled: events this call
+-- moved aside for a rate limit.
 local level_prefix, now, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local deadline, max_skip = ARGV[4], tonumber(ARGV[5])
+local throttled_prefix = ARGV[6]
 local token = nil
-local out = {false, 0}
+local out = {false, 0, -1, 0}
 
 local below, topics, any_topic, pausing = nil, {}, false, false
 local pauses = redis.call('HGETALL', paused)
@@ -22,7 +34,7 @@ for i = 1, #pauses, 2 do
   local name = pauses[i]
   pausing = true
   if name == 'all' then
-    return {0, 1}
+    return {0, 1, -1, 0}
   elseif name == 'priority' then
     local ok, meta = pcall(cjson.decode, pauses[i + 1]) -- unreadable: pauses nothing
     if ok and type(meta) == 'table' then below = tonumber(meta.below) end
@@ -33,18 +45,48 @@ for i = 1, #pauses, 2 do
 end
 local hold_room = max_skip
 
--- The topic is the second field of the payload (scheduler/codec.py): a msgpack array
--- [version, topic, ...] whose topic is a fixstr, str8 or str16.
-local function topic_of(payload)
-  local t = string.byte(payload, 3)
-  if not t then return nil end
-  if t >= 0xa0 and t <= 0xbf then return string.sub(payload, 4, 3 + t - 0xa0) end
-  if t == 0xd9 then return string.sub(payload, 5, 4 + string.byte(payload, 4)) end
-  if t == 0xda then
-    local n = string.byte(payload, 4) * 256 + string.byte(payload, 5)
-    return string.sub(payload, 6, 5 + n)
+-- Rate limits: topic -> {rate, burst}.
+local limits, limiting = {}, false
+for i = 7, #ARGV, 3 do
+  limits[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
+  limiting = true
+end
+local set_limits = redis.call('HGETALL', rate_limits)
+for i = 1, #set_limits, 2 do
+  local ok, meta = pcall(cjson.decode, set_limits[i + 1]) -- unreadable: limits nothing
+  if ok and type(meta) == 'table' and tonumber(meta.rate) and tonumber(meta.rate) > 0 then
+    limits[set_limits[i]] = {tonumber(meta.rate), tonumber(meta.burst)}
+    limiting = true
   end
-  return nil
+end
+
+local clock = nil
+local buckets = {} -- topic -> {tokens, rate}, refilled once per call
+local function bucket(topic)
+  local b = buckets[topic]
+  if b then return b end
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  end
+  local rate, burst = limits[topic][1], limits[topic][2]
+  local cap = math.max(1, burst or rate)
+  local tokens = cap -- a bucket never used, or lost: full
+  local state = redis.call('HGET', rate_buckets, topic)
+  if state then
+    local left, at = string.match(state, '^(%S+) (%S+)$')
+    left, at = tonumber(left), tonumber(at)
+    if left and at then tokens = math.min(cap, left + math.max(0, clock - at) * rate) end
+  end
+  b = {tokens, rate}
+  buckets[topic] = b
+  return b
+end
+
+local wait = nil -- seconds until the next token of a topic whose events wait for one
+local function waits_for(b)
+  local w = math.max(0, (1 - b[1]) / b[2])
+  if not wait or w < wait then wait = w end
 end
 
 local function unindex(id, prio)
@@ -58,11 +100,22 @@ local function hold(id, score, prio)
   hold_room = hold_room - 1
 end
 
-local function take(id, score, prio)
-  local payload = redis.call('HGET', payloads, id)
-  if any_topic and payload and topics[topic_of(payload)] then return hold(id, score, prio) end
+local backlog, listed = {}, {} -- topics with throttled events; those in throttled_topics
+local function throttle(id, score, prio, topic)
+  unindex(id, prio) -- its entry in `priorities` stays, as for a held event
+  redis.call('ZADD', throttled_prefix .. topic, score, id)
+  if not listed[topic] then
+    redis.call('ZADD', throttled_topics, 0, topic)
+    listed[topic] = true
+  end
+  backlog[topic] = true
+  hold_room = hold_room - 1
+  out[4] = out[4] + 1
+end
+
+-- Lease an event that is in no pending index any more.
+local function lease(id, score, prio, payload)
   if not token then token = redis.call('INCR', fence) end
-  unindex(id, prio)
   if prio ~= '0' then redis.call('HDEL', priorities, id) end
   if not payload then return end -- orphaned entry: dropped above, nothing to fire
   redis.call('ZADD', inflight, deadline, id)
@@ -71,6 +124,62 @@ local function take(id, score, prio)
   out[#out + 1] = payload
   out[#out + 1] = redis.call('HGET', attempts, id) or '0'
   room = room - 1
+end
+
+-- 0. The throttled sets, earliest first, as many as each topic's bucket allows (all
+--    there is room for once its limit is gone); a paused topic's wait for its resume.
+for _, topic in ipairs(redis.call('ZRANGE', throttled_topics, 0, -1)) do
+  listed[topic] = true
+  local tkey = throttled_prefix .. topic
+  if not topics[topic] then
+    local b, want = nil, room
+    if limits[topic] then
+      b = bucket(topic)
+      want = math.min(room, math.floor(b[1]))
+    end
+    if want > 0 then
+      local due = redis.call('ZRANGE', tkey, 0, want - 1, 'WITHSCORES')
+      for i = 1, #due, 2 do
+        local id, score = due[i], due[i + 1]
+        redis.call('ZREM', tkey, id)
+        local prio = redis.call('HGET', priorities, id) or '0'
+        if below and tonumber(prio) < below then
+          redis.call('ZADD', held, score, id) -- unhold.lua puts it back, indexed
+          hold_room = hold_room - 1
+        else
+          if b then b[1] = b[1] - 1 end
+          lease(id, score, prio, redis.call('HGET', payloads, id))
+        end
+      end
+    end
+    if redis.call('EXISTS', tkey) == 0 then
+      redis.call('ZREM', throttled_topics, topic)
+      listed[topic] = nil
+    elseif b then
+      waits_for(b)
+    end
+  end
+  if listed[topic] then backlog[topic] = true end
+end
+local filtering = any_topic or limiting or next(backlog) ~= nil
+
+local function take(id, score, prio)
+  local payload = redis.call('HGET', payloads, id)
+  if filtering and payload then
+    local topic = topic_of(payload)
+    if topic and topics[topic] then return hold(id, score, prio) end
+    if topic and backlog[topic] then return throttle(id, score, prio, topic) end
+    if topic and limits[topic] then
+      local b = bucket(topic)
+      if b[1] < 1 then
+        waits_for(b)
+        return throttle(id, score, prio, topic)
+      end
+      b[1] = b[1] - 1
+    end
+  end
+  unindex(id, prio)
+  lease(id, score, prio, payload)
 end
 
 local function open(prio)
@@ -111,6 +220,11 @@ for _, prio in ipairs(redis.call('ZREVRANGEBYSCORE', levels, '(0', '-inf')) do
   if not open(prio) then break end
   take_level(prio)
 end
+
+for topic, b in pairs(buckets) do
+  redis.call('HSET', rate_buckets, topic, string.format('%.6f %.6f', b[1], clock))
+end
 out[1] = token or 0
 if pausing and not token and hold_room == max_skip then out[2] = 1 end
+if wait then out[3] = math.ceil(wait * 1000000) end
 return out
