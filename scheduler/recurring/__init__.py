@@ -1,0 +1,2 @@
+"""Recurring schedules: definitions and their occurrences as ordinary events (README,
+"Recurring schedules")."""
