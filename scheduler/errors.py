@@ -64,3 +64,12 @@ class MigrationChecksumMismatch(MigrationError):
 
 class ReadOnlySql(SchedulerError):
     """Only read-only SQL (SELECT, WITH, SHOW, DESCRIBE, DESC, EXPLAIN, EXISTS) runs here."""
+
+
+class RecurringNotFound(SchedulerError):
+    """No such recurring schedule."""
+
+
+class RecurringConflict(SchedulerError):
+    """The recurring schedule is not in the state this change expects (another version,
+    or it already exists with another definition)."""

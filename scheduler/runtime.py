@@ -28,6 +28,7 @@ from scheduler.cold.journal import JournalWriter
 from scheduler.cold.maintenance import Maintenance
 from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
+from scheduler.cold.sync import SyncConfig
 from scheduler.errors import ConfigError, ServiceUnavailable
 from scheduler.hot import client
 from scheduler.hot.executor import Executor, ExecutorConfig
@@ -37,6 +38,8 @@ from scheduler.hot.store import HotStore, Replication
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
 from scheduler.models import Limits
+from scheduler.recurring.schedules import RecurringSchedules
+from scheduler.recurring.store import RecurringStore
 from scheduler.roles import ROLES
 from scheduler.router import Router
 from scheduler.settings import Settings
@@ -67,6 +70,7 @@ class Runtime:
         self.redis: Redis | None = None
         self.hot: HotStore | None = None
         self.router: Router | None = None
+        self.recurring: RecurringSchedules | None = None
         self.executor: Executor | None = None
         self.consumer: DelayedEventsConsumer | None = None
         self.clickhouse: ClickHouse | None = clickhouse
@@ -109,6 +113,15 @@ class Runtime:
                 raise
         self.router = Router(
             self.hot, s.immediate_horizon_seconds, cold=self.cold, journal=self.journal
+        )
+        # Occurrences are materialised as far ahead as the sync moves cold events.
+        self.recurring = RecurringSchedules(
+            RecurringStore(self.hot),
+            self.router,
+            self.limits,
+            window_seconds=SyncConfig.from_settings(s).window_seconds,
+            cold=self.cold,
+            journal=self.journal,
         )
         # The queue gauges, read from the stores on each scrape of this process's metrics.
         self.gauges = collector.StoreGauges(s, self.hot.keys, self.cold)

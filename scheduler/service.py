@@ -34,6 +34,9 @@ from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.models import Event, ScheduleRequest, parse_request, to_event
+from scheduler.recurring.model import RecurringDefinition, RecurringRequest, parse_recurring
+from scheduler.recurring.schedules import MaterializeResult, RecurringSchedules
+from scheduler.recurring.timing import Occurrence
 from scheduler.router import Router, Stored
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings
@@ -229,8 +232,79 @@ class SchedulerService:
         )
         return state
 
+    # --- recurring schedules (scheduler.recurring) -------------------------------------------
+
+    def _recurring(self) -> RecurringSchedules:
+        self._require()
+        assert self.runtime.recurring is not None
+        return self.runtime.recurring
+
+    async def create_recurring(
+        self, definition: RecurringRequest | dict[str, Any]
+    ) -> tuple[RecurringDefinition, bool]:
+        """Store a recurring schedule and materialise its first occurrences: (definition,
+        True). The same definition again answers (the stored one, False); another one
+        under the same recurring_id raises RecurringConflict. InvalidEvent names a bad
+        field (`event.<field>` for the template)."""
+        return await self._recurring().create(_recurring_request(definition))
+
+    async def get_recurring(self, recurring_id: str) -> RecurringDefinition:
+        """The definition; RecurringNotFound if there is none."""
+        return await self._recurring().get(recurring_id)
+
+    async def list_recurring(self) -> list[RecurringDefinition]:
+        """Every definition, by recurring_id."""
+        return await self._recurring().all()
+
+    async def update_recurring(
+        self,
+        definition: RecurringRequest | dict[str, Any],
+        *,
+        expected_version: int | None = None,
+        create: bool = False,
+    ) -> RecurringDefinition:
+        """Replace a definition and, atomically, its not-yet-fired occurrences.
+        `expected_version`: RecurringConflict unless the stored version is that one;
+        `create`: store it when there is none."""
+        req = _recurring_request(definition)
+        return await self._recurring().update(
+            req.recurring_id, req, expected_version=expected_version, create=create
+        )
+
+    async def pause_recurring(self, recurring_id: str) -> RecurringDefinition:
+        """Stop materialising; pending occurrences are cancelled."""
+        return await self._recurring().pause(recurring_id)
+
+    async def resume_recurring(self, recurring_id: str) -> RecurringDefinition:
+        """Materialise again; occurrences missed meanwhile follow the catch-up policy."""
+        return await self._recurring().resume(recurring_id)
+
+    async def delete_recurring(
+        self, recurring_id: str, *, expected_version: int | None = None
+    ) -> RecurringDefinition:
+        """Delete a definition and cancel its pending occurrences; returns what it was."""
+        return await self._recurring().delete(recurring_id, expected_version=expected_version)
+
+    async def preview_recurring(
+        self, definition: str | RecurringRequest | dict[str, Any], count: int = 10
+    ) -> list[Occurrence]:
+        """The next `count` occurrences of a stored definition (by id) or of an unsaved one."""
+        recurring = self._recurring()
+        if isinstance(definition, str):
+            return await recurring.preview(await recurring.get(definition), count)
+        return await recurring.preview(_recurring_request(definition), count)
+
+    async def materialize_recurring(self) -> MaterializeResult:
+        """Materialise every definition's occurrences due within the window (what the
+        periodic job runs)."""
+        return await self._recurring().materialize_all()
+
     async def get_stats(self) -> dict[str, Any]:
         """Queue depths of both tiers, in flight, paused, and this process's roles
         (scheduler.stats.collect says which fields when)."""
         hot, _ = self._require()
         return await stats.collect(self.runtime, hot)
+
+
+def _recurring_request(definition: RecurringRequest | dict[str, Any]) -> RecurringRequest:
+    return definition if isinstance(definition, RecurringRequest) else parse_recurring(definition)

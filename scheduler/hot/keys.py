@@ -122,6 +122,34 @@ class Keys:
         return self._k(":idlock:")
 
     @property
+    def recurring(self) -> str:
+        """HASH recurring_id -> a recurring schedule's definition (JSON, scheduler.recurring)."""
+        return self._k(":recurring")
+
+    @property
+    def recurring_versions(self) -> str:
+        """HASH recurring_id -> its version, compared and set by recurring_put.lua."""
+        return self._k(":recurring:version")
+
+    @property
+    def recurring_marks(self) -> str:
+        """HASH recurring_id -> "<generation> <unix s>": up to when that generation's
+        occurrences are materialised."""
+        return self._k(":recurring:mark")
+
+    @property
+    def recurring_occurrences_prefix(self) -> str:
+        """Prefix of the ZSETs `...:recurring:occ:<recurring_id>` (occurrence schedule_id
+        -> scheduled_at) of the occurrences materialised and not yet pruned."""
+        return self._k(":recurring:occ:")
+
+    @property
+    def recurring_lock_prefix(self) -> str:
+        """Prefix of the STRING keys `...:recurring:lock:<recurring_id>`: held (with a
+        TTL) while one caller changes that definition's occurrences."""
+        return self._k(":recurring:lock:")
+
+    @property
     def script_keys(self) -> list[str]:
         """The KEYS every hot-tier Lua script takes, in this order."""
         return [

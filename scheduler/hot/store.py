@@ -193,26 +193,32 @@ class HotStore:
 
     @contextlib.asynccontextmanager
     async def locked_ids(
-        self, schedule_ids: Iterable[str], *, ttl: float = 10.0, wait: float = 10.0
+        self,
+        schedule_ids: Iterable[str],
+        *,
+        ttl: float = 10.0,
+        wait: float = 10.0,
+        prefix: str | None = None,
     ) -> AsyncIterator[None]:
         """Hold these schedule_ids for this caller alone (all or none) while it checks
         both tiers for them and stores them: two callers storing one id at once are
         serialised, so exactly one stores it. A lock outlives a crashed holder by `ttl`
         at most. ServiceUnavailable if another caller holds one for longer than `wait`.
+        `prefix`: lock keys of another kind (default: Keys.id_lock_prefix).
         """
         ids = sorted(set(schedule_ids))
         if not ids:
             yield
             return
-        prefix, token = self.keys.id_lock_prefix, os.urandom(8).hex()
+        prefix = self.keys.id_lock_prefix if prefix is None else prefix
+        token = os.urandom(8).hex()
         deadline = time.monotonic() + wait
         delay = 0.001
         lock = self.script("lock_ids", [], [prefix, token, round(ttl * 1000), *ids])
         while not (await self.write(lock))[0]:
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
-                    f"another caller has been storing the same schedule_id for {wait:.0f}s;"
-                    " try again"
+                    f"another caller has held the same lock ({ids[0]!r}) for {wait:.0f}s; try again"
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)

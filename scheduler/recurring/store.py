@@ -1,0 +1,152 @@
+"""Recurring schedules in Redis, the source of truth (keys in scheduler/hot/keys.py).
+
+A definition is a JSON document in one HASH; its version sits beside it in another, so
+the compare-and-set (lua/put.lua) needs no JSON in Lua. The mark says up to which time
+the current generation's occurrences are materialised; lua/advance.lua moves it only for
+the generation it was computed for. Each definition's materialised occurrences are kept
+in a ZSET (schedule_id -> time), so an update or a delete finds the pending ones to cancel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from scheduler.hot.keys import Keys
+from scheduler.hot.store import HotStore
+from scheduler.recurring.model import RecurringDefinition
+
+SCAN_COUNT = 500
+
+
+def _lua(name: str) -> str:
+    return resources.files("scheduler.recurring").joinpath("lua", f"{name}.lua").read_text()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    generation: int
+    since: int  # Unix s: the generation's occurrences are those after this
+    until: int  # Unix s: its occurrences up to here are materialised
+
+    @classmethod
+    def starting(cls, generation: int, since: int) -> Mark:
+        return cls(generation, since, since)
+
+    def encode(self) -> str:
+        return f"{self.generation} {self.since} {self.until}"
+
+    @classmethod
+    def decode(cls, raw: object) -> Mark:
+        generation, since, until = _text(raw).split()
+        return cls(int(generation), int(since), int(until))
+
+
+class RecurringStore:
+    def __init__(self, hot: HotStore) -> None:
+        self.hot = hot
+        self.redis: Redis = hot.redis
+        self.keys: Keys = hot.keys
+        self._put = self.redis.register_script(_lua("put"))
+        self._delete = self.redis.register_script(_lua("delete"))
+        self._advance = self.redis.register_script(_lua("advance"))
+
+    @property
+    def _def_keys(self) -> list[str]:
+        k = self.keys
+        return [k.recurring, k.recurring_versions, k.recurring_marks]
+
+    def _occurrences(self, recurring_id: str) -> str:
+        return self.keys.recurring_occurrences_prefix + recurring_id
+
+    @contextlib.asynccontextmanager
+    async def locked(self, recurring_id: str) -> AsyncIterator[None]:
+        """This definition's occurrences are changed by one caller at a time."""
+        async with self.hot.locked_ids(
+            [recurring_id], prefix=self.keys.recurring_lock_prefix, ttl=30.0, wait=60.0
+        ):
+            yield
+
+    async def get(self, recurring_id: str) -> tuple[RecurringDefinition, Mark | None] | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.recurring, recurring_id)
+            pipe.hget(self.keys.recurring_marks, recurring_id)
+            raw, mark = await pipe.execute()
+        if raw is None:
+            return None
+        return (
+            RecurringDefinition.model_validate_json(raw),
+            None if mark is None else Mark.decode(mark),
+        )
+
+    async def all(self) -> list[RecurringDefinition]:
+        """Every definition, by recurring_id (read in bounded HSCAN steps)."""
+        found: list[RecurringDefinition] = []
+        cursor = 0
+        while True:
+            cursor, batch = await self.redis.hscan(self.keys.recurring, cursor, count=SCAN_COUNT)
+            values = cast(dict[bytes, bytes], batch).values()
+            found.extend(RecurringDefinition.model_validate_json(v) for v in values)
+            if cursor == 0:
+                break
+        return sorted(found, key=lambda d: d.recurring_id)
+
+    async def put(
+        self, definition: RecurringDefinition, expected_version: int, mark: Mark | None
+    ) -> int | None:
+        """Store `definition` (its version must be expected_version + 1) if the stored
+        version is `expected_version` (0: none stored). None when stored, else the
+        version found."""
+        result = await self._put(
+            keys=self._def_keys,
+            args=[
+                definition.recurring_id,
+                str(expected_version),
+                str(definition.version),
+                definition.model_dump_json(),
+                "" if mark is None else mark.encode(),
+            ],
+        )
+        return None if _text(result) == "ok" else int(_text(result))
+
+    async def delete(self, recurring_id: str, expected_version: int | None) -> int | None:
+        """Forget the definition (if at `expected_version`, when given). None when
+        deleted, else the version found (0: none)."""
+        expected = "" if expected_version is None else str(expected_version)
+        result = await self._delete(keys=self._def_keys, args=[recurring_id, expected])
+        return None if _text(result) == "ok" else int(_text(result))
+
+    async def advance(self, recurring_id: str, generation: int, until: int) -> bool:
+        result = await self._advance(
+            keys=[self.keys.recurring_marks], args=[recurring_id, generation, until]
+        )
+        return bool(result)
+
+    async def track(self, recurring_id: str, occurrences: Sequence[tuple[str, float]]) -> None:
+        if occurrences:
+            mapping: dict[Any, Any] = {sid: at for sid, at in occurrences}
+            await self.redis.zadd(self._occurrences(recurring_id), mapping)
+
+    async def tracked(self, recurring_id: str) -> list[tuple[str, float]]:
+        raw = await self.redis.zrange(self._occurrences(recurring_id), 0, -1, withscores=True)
+        return [(_text(m), float(s)) for m, s in cast(list[tuple[bytes, float]], raw)]
+
+    async def untrack(self, recurring_id: str, schedule_ids: Sequence[str]) -> None:
+        if schedule_ids:
+            await self.redis.zrem(self._occurrences(recurring_id), *schedule_ids)
+
+    async def prune(self, recurring_id: str, before: float) -> None:
+        """Stop tracking occurrences due before `before` (fired long ago)."""
+        await self.redis.zremrangebyscore(self._occurrences(recurring_id), "-inf", f"({before!r}")
+
+    async def forget(self, recurring_id: str) -> None:
+        await self.redis.delete(self._occurrences(recurring_id))

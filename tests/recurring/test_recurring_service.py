@@ -1,0 +1,240 @@
+"""Recurring schedules through the Python API on the session's real Redis and broker:
+occurrences fire through a real executor, materialising twice stores once, updates
+replace pending occurrences (also under concurrent writers), delete and pause cancel
+them, resume catches up. Catch-up runs on an injected clock (no waiting for time)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scheduler.errors import InvalidEvent, RecurringConflict, RecurringNotFound
+from scheduler.hot.store import HotStore
+from scheduler.kafka import ensure_topics
+from scheduler.recurring.model import parse_recurring
+from scheduler.recurring.schedules import RecurringSchedules
+from scheduler.recurring.store import RecurringStore
+from scheduler.recurring.timing import parse_occurrence_id
+from scheduler.service import SchedulerService
+from scheduler.settings import Settings
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[SchedulerService]:
+    # Occurrences are materialised 30 s ahead (the transfer horizon).
+    svc = SchedulerService(settings.model_copy(update={"transfer_horizon_seconds": 30}))
+    await svc.start()
+    yield svc
+    await svc.stop()
+
+
+def definition(rid: str, topic: str = "t", **fields: Any) -> dict[str, Any]:
+    return {"recurring_id": rid, "event": {"topic": topic, "body": "tick"}} | fields
+
+
+async def pending(hot: HotStore) -> list[str]:
+    return sorted(m.decode() for m in await hot.redis.zrange(hot.keys.scheduled, 0, -1))
+
+
+def later(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+async def test_occurrences_fire_through_a_real_executor(
+    service: SchedulerService, settings: Settings, start_executor, read_topic, uid: str
+) -> None:
+    topic = f"ticks-{uid}"
+    await ensure_topics(settings, [topic])
+    reader = await read_topic(topic)
+    d, created = await service.create_recurring(
+        definition("every-second", topic, interval_seconds=1)
+        | {"event": {"topic": topic, "body": {"n": 1}, "entity_type": "job", "priority": 3}}
+    )
+    assert created and (d.version, d.generation) == (1, 1)
+    await start_executor()
+    messages = await reader.read(3)
+    ids = [dict(m.headers)["schedule_id"].decode() for m in messages[:3]]
+    parsed = [parse_occurrence_id(sid) for sid in ids]
+    assert [p[:2] for p in parsed if p] == [("every-second", 1)] * 3
+    seconds = [p[2] for p in parsed if p]
+    assert seconds == sorted(seconds) and seconds[1] - seconds[0] == 1
+    assert messages[0].value == b'{"n":1}'
+    assert dict(messages[0].headers)["entity_type"] == b"job"
+    # Each fired at its time, never before.
+    for m, s in zip(messages, seconds, strict=False):
+        assert m.timestamp / 1000 >= s - 0.001
+
+
+async def test_materialising_twice_stores_each_occurrence_once(
+    service: SchedulerService, hot: HotStore
+) -> None:
+    await service.create_recurring(definition("twice", interval_seconds=5, start_at=later(10)))
+    first = await pending(hot)
+    assert 1 <= len(first) <= 6 and all(sid.startswith("twice@1@") for sid in first)
+    again = await service.materialize_recurring()
+    assert (again.definitions, again.materialized) == (1, 0)
+    # A lost mark (materialised up to when?) makes the next run store the same ids again:
+    # still one event each.
+    await hot.redis.hset(hot.keys.recurring_marks, "twice", "1 0 0")
+    await service.materialize_recurring()
+    assert await pending(hot) == first
+
+
+async def test_update_replaces_pending_occurrences_and_delete_cancels_them(
+    service: SchedulerService, hot: HotStore
+) -> None:
+    start = later(10)
+    await service.create_recurring(definition("swap", interval_seconds=5, start_at=start))
+    old = await pending(hot)
+    assert old and all(sid.startswith("swap@1@") for sid in old)
+    d = await service.update_recurring(
+        definition("swap", interval_seconds=10, start_at=start), expected_version=1
+    )
+    assert (d.version, d.generation) == (2, 2)
+    new = await pending(hot)
+    assert new and all(sid.startswith("swap@2@") for sid in new)
+    assert len(new) < len(old)
+    with pytest.raises(RecurringConflict):
+        await service.update_recurring(
+            definition("swap", interval_seconds=7, start_at=start), expected_version=1
+        )
+    unchanged = await service.update_recurring(
+        definition("swap", interval_seconds=10, start_at=start)
+    )
+    assert unchanged.version == 2  # the same definition: nothing to change
+    deleted = await service.delete_recurring("swap")
+    assert deleted.version == 2
+    assert await pending(hot) == []
+    with pytest.raises(RecurringNotFound):
+        await service.get_recurring("swap")
+    with pytest.raises(RecurringNotFound):
+        await service.delete_recurring("swap")
+
+
+async def test_concurrent_updates_leave_exactly_the_last_versions_occurrences(
+    service: SchedulerService, hot: HotStore
+) -> None:
+    start = later(10)
+    await service.create_recurring(definition("busy", interval_seconds=3, start_at=start))
+
+    async def write(i: int) -> None:
+        await service.update_recurring(
+            definition("busy", interval_seconds=3 + i % 4, start_at=start)
+            | {"event": {"topic": "t", "body": f"v{i}"}}
+        )
+
+    await asyncio.gather(*(write(i) for i in range(20)))
+    final = await service.get_recurring("busy")
+    assert final.version == 21 and final.generation == 21
+    ids = await pending(hot)
+    expected = [o.schedule_id for o in await service.preview_recurring("busy", 50)]
+    window_end = time.time() + 30
+    expected = [sid for sid in expected if int(sid.rsplit("@", 1)[1]) <= window_end - 1]
+    assert ids and set(ids) <= set(expected) and len(ids) >= len(expected) - 1
+    assert {parse_occurrence_id(sid)[1] for sid in ids} == {21}  # type: ignore[index]
+    events = await hot.events(ids)
+    assert {ev.body for ev in events.values()} == {final.event.body.encode()}  # type: ignore[union-attr]
+
+
+async def test_a_template_is_refused_as_the_event_would_be(service: SchedulerService) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        await service.create_recurring(
+            definition("bad", interval_seconds=5)
+            | {"event": {"topic": "t", "body": "x", "headers": {"attempt": "1"}}}
+        )
+    assert exc.value.field == "event.headers" and "reserved" in str(exc.value)
+    with pytest.raises(InvalidEvent) as exc:
+        await service.create_recurring(
+            definition("bad", interval_seconds=5) | {"event": {"topic": "no spaces", "body": ""}}
+        )
+    assert exc.value.field == "event.topic"
+    assert await service.list_recurring() == []
+
+
+async def test_create_is_idempotent_and_refuses_another_definition(
+    service: SchedulerService,
+) -> None:
+    d1, created = await service.create_recurring(definition("same", interval_seconds=60))
+    d2, again = await service.create_recurring(definition("same", interval_seconds=60))
+    assert created and not again and d1 == d2
+    with pytest.raises(RecurringConflict):
+        await service.create_recurring(definition("same", interval_seconds=61))
+    assert [d.recurring_id for d in await service.list_recurring()] == ["same"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(("policy", "caught_up"), [("skip", 0), ("latest", 1), ("all", 4)])
+async def test_pause_cancels_and_resume_catches_up_by_policy(
+    service: SchedulerService, hot: HotStore, policy: str, caught_up: int
+) -> None:
+    runtime = service.runtime
+    assert runtime.router is not None
+    clock = Clock()
+    recurring = RecurringSchedules(
+        RecurringStore(hot), runtime.router, runtime.limits, window_seconds=20, clock=clock
+    )
+    req = parse_recurring(
+        definition("pausy", interval_seconds=10, catch_up=policy, catch_up_limit=4)
+    )
+    await recurring.create(req)
+    assert len(await pending(hot)) == 2  # 20 s ahead, every 10 s
+    paused = await recurring.pause("pausy")
+    assert paused.paused and paused.generation == 2
+    assert await pending(hot) == []
+    clock.now += 100  # nine or ten occurrences missed while paused
+    assert (await recurring.materialize_all()).materialized == 0  # paused: nothing
+    resumed = await recurring.resume("pausy")
+    assert not resumed.paused and resumed.generation == 3
+    ids = await pending(hot)
+    events = await hot.events(ids)
+    due_now = [sid for sid in ids if abs(events[sid].scheduled_at - clock.now) < 0.001]
+    ahead = [sid for sid in ids if events[sid].scheduled_at > clock.now + 0.001]
+    assert len(due_now) == caught_up and len(ahead) == 2
+    assert all(sid.startswith("pausy@3@") for sid in ids)
+    if due_now:  # the latest missed ones
+        latest = max(int(sid.rsplit("@", 1)[1]) for sid in due_now)
+        assert clock.now - 10 < latest <= clock.now
+
+
+async def test_the_periodic_run_materialises_as_time_goes_on(
+    service: SchedulerService, hot: HotStore
+) -> None:
+    runtime = service.runtime
+    assert runtime.router is not None
+    clock = Clock()
+    recurring = RecurringSchedules(
+        RecurringStore(hot), runtime.router, runtime.limits, window_seconds=30, clock=clock
+    )
+    await recurring.create(parse_recurring(definition("roll", interval_seconds=10)))
+    assert len(await pending(hot)) == 3
+    clock.now += 25
+    r = await recurring.materialize_all()
+    assert (r.definitions, r.materialized) == (1, 2)
+    assert len(await pending(hot)) == 5
+
+
+async def test_preview_of_a_stored_and_an_unsaved_definition(service: SchedulerService) -> None:
+    await service.create_recurring(
+        definition("p", cron="0 9 * * *", timezone="Europe/Berlin", jitter_seconds=60)
+    )
+    got = await service.preview_recurring("p", 3)
+    assert len(got) == 3 and all(o.schedule_id.startswith("p@1@") for o in got)
+    assert all(o.nominal <= o.at < o.nominal + 60 for o in got)
+    local = [datetime.fromtimestamp(o.nominal, UTC).astimezone() for o in got]
+    assert all(t.minute == 0 for t in local)
+    unsaved = await service.preview_recurring(definition("q", interval_seconds=60), 2)
+    assert unsaved[1].nominal - unsaved[0].nominal == 60
+    with pytest.raises(RecurringNotFound):
+        await service.preview_recurring("nope", 1)
