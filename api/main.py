@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from api import docs, errors
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
-from api.routes import monitoring, schedules
+from api.routes import monitoring, recurring, schedules
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -63,6 +63,7 @@ def create_app(
     # paths have two segments, so /api/v1/schedules/{schedule_id} never takes them.
     app.include_router(schedules.router)
     app.include_router(monitoring.router)
+    app.include_router(recurring.router)
     docs.install(app)
     _document_limits(app, settings)
     return app

@@ -94,6 +94,10 @@ INEXPRESSIBLE = {
     # GET .../analytics/performance: start before end; a start left out is `hours` before
     # end, which may fall before 1971.
     "start": re.compile(r"start must be before end|must be between 1971 and 2200"),
+    # Recurring schedules: a cron field's range, the time zone database, end after start.
+    "cron": re.compile(r"not a valid cron expression"),
+    "timezone": re.compile(r"unknown IANA time zone"),
+    "end_at": re.compile(r"must be after start_at"),
 }
 
 
@@ -101,7 +105,8 @@ def _inexpressible_422(response: Any) -> bool:
     if response.status_code != 422:
         return False
     problem = response.json()
-    rule = INEXPRESSIBLE.get(str(problem.get("field")).split(".")[0])
+    # A recurring schedule's event template (`event.body`) is refused as the event would be.
+    rule = INEXPRESSIBLE.get(str(problem.get("field")).removeprefix("event.").split(".")[0])
     return rule is not None and rule.search(problem.get("detail", "")) is not None
 
 
