@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from scheduler import metrics, stats
+from scheduler import listing, metrics, stats
 from scheduler.cold import ClickHouse
 from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
@@ -171,6 +171,44 @@ class SchedulerService:
         """Where the schedule is and what happened to it; None if unknown."""
         hot, _ = self._require()
         return await schedule_status(self.runtime.cold, hot, schedule_id, self.runtime.journal)
+
+    async def list_schedules(
+        self,
+        *,
+        status: str | Iterable[str] = (),
+        tier: str | None = None,
+        topic: str | None = None,
+        entity_type: str | None = None,
+        action: str | None = None,
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        limit: int = listing.DEFAULT_LIMIT,
+        cursor: str | None = None,
+        counts: bool = True,
+    ) -> listing.SchedulePage:
+        """Schedules passing the filters (a status or several, tier, topic, entity type,
+        action, scheduled_at in [scheduled_from, scheduled_to)), earliest first, `limit`
+        (at most listing.MAX_LIMIT) per page; pass the page's `next_cursor` as `cursor`
+        for the next. `counts`: also count them by status. InvalidEvent names a bad
+        argument. Without the cold tier, Redis's events alone (scheduler.listing)."""
+        hot, _ = self._require()
+        f = listing.make_filter(
+            status=[status] if isinstance(status, str) else status,
+            tier=tier,
+            topic=topic,
+            entity_type=entity_type,
+            action=action,
+            scheduled_from=scheduled_from,
+            scheduled_to=scheduled_to,
+        )
+        limit = listing.check_limit(limit)
+        after = None if cursor is None else listing.decode_cursor(cursor)
+        rt = self.runtime
+        if rt.cold is None:
+            return await listing.list_hot(hot, f, after=after, limit=limit, counts=counts)
+        return await listing.list_cold(
+            rt.cold, hot, rt.journal, f, after=after, limit=limit, counts=counts
+        )
 
     def _ops(self) -> ColdOperations:
         self._require()

@@ -198,6 +198,11 @@ class JournalWriter:
         what this process knows of a schedule before the table does."""
         return [r for rows in (self._in_write, self._versions) for r in rows if r[0] == schedule_id]
 
+    def buffered_rows(self) -> list[tuple[Any, ...]]:
+        """Every version not yet in ClickHouse (buffered or being written), oldest first:
+        what a listing of this process adds to the table's (scheduler.listing)."""
+        return [*self._in_write, *self._versions]
+
     def pending(self) -> int:
         """Rows not yet written (buffered, or being written now)."""
         return len(self._versions) + len(self._results) + self._writing

@@ -78,6 +78,44 @@ WHERE status IN {wanted:Array(String)}
 GROUP BY status
 
 
+
+-- === schedules: listing (GET /api/v1/schedules, scheduler/listing.py) ====================
+
+-- name: list_filter
+-- (piece) The listing's filters but the status: tier, topic, entity type, action (NULL:
+-- any), and scheduled_at in [{from_us}, {to_us}).
+({tier:Nullable(String)} IS NULL OR tier = {tier:Nullable(String)})
+    AND ({topic:Nullable(String)} IS NULL OR topic = {topic:Nullable(String)})
+    AND ({entity_type:Nullable(String)} IS NULL OR entity_type = {entity_type:Nullable(String)})
+    AND ({action:Nullable(String)} IS NULL OR action = {action:Nullable(String)})
+    AND scheduled_at >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
+    AND scheduled_at < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')
+
+-- name: listed_columns
+-- (piece) schedule_columns without the body and headers (a listing shows neither, and
+-- a page of 1,000 schedules with large bodies would be that much data).
+schedule_id, topic, entity_type, action, '' AS body, correlation_id, '{}' AS headers,
+    toUnixTimestamp64Micro(scheduled_at), max_delay_seconds, priority, status, tier,
+    attempts, error, toUnixTimestamp64Micro(processing_started_at),
+    toUnixTimestamp64Micro(created_at), toUnixTimestamp64Micro(updated_at), version
+
+-- name: list
+-- One page of the listing: schedules in {statuses} passing the filters, after a key,
+-- earliest first (keyset paging on the sorting key, so pages stay put under inserts).
+SELECT $listed_columns
+FROM event_schedules
+WHERE status IN {statuses:Array(String)} AND $list_filter AND $key_after
+ORDER BY scheduled_at, schedule_id
+LIMIT {limit:UInt64}
+
+-- name: list_counts
+-- How many schedules pass the listing's filters, by status (the status filter aside).
+SELECT status, count()
+FROM event_schedules
+WHERE $list_filter
+GROUP BY status
+
+
 -- === schedules: new versions made by ClickHouse itself ===================================
 -- No data passes through Python: ~5x faster than sending the rows back for a sync batch.
 

@@ -134,6 +134,25 @@ class ColdStore:
             return []
         return await self._schedules("find", {"ids": ids}, limit=len(ids) * 16)
 
+    async def listing(
+        self,
+        where: dict[str, Any],
+        statuses: Sequence[str],
+        limit: int,
+        *,
+        after: tuple[int, str] = START,
+    ) -> list[Schedule]:
+        """A page of GET /api/v1/schedules: schedules in `statuses` passing the filters
+        `where` (list_filter's parameters), after the key `after`, earliest first; bodies
+        and headers left out."""
+        params = {**where, "statuses": list(statuses), "after_us": after[0], "after_id": after[1]}
+        return await self._schedules("list", params, limit)
+
+    async def listing_counts(self, where: dict[str, Any]) -> dict[str, int]:
+        """How many schedules pass the filters `where`, by stored status (none: left out)."""
+        rows = await self.ch.query_rows(QUERIES["list_counts"], where)
+        return {str(st): int(n) for st, n in rows.rows}
+
     async def cancelled(self, schedules: Sequence[Schedule]) -> set[tuple[int, str]]:
         """The keys of these schedules that are cancelled now. The sync and the rebuild
         call this on batches that are contiguous in scheduled_at: one key range is read,

@@ -82,6 +82,24 @@ class Unreadable:
 
 
 @dataclass(frozen=True, slots=True)
+class HotState:
+    """One event as Redis holds it now (HotStore.states)."""
+
+    state: str  # pending, held (due, held back by a pause) or in_flight
+    event: Event
+    attempts: int  # failed delivery attempts so far
+
+
+# A listing key: (scheduled time in µs as Redis has it, schedule_id), the order listings
+# page in (scheduler.listing).
+Key = tuple[int, str]
+
+
+def _us(score: float | bytes | str) -> int:
+    return round(float(score) * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
 class Release:
     schedule_id: str
     at: float  # new scheduled time (Unix s)
@@ -458,3 +476,94 @@ class HotStore:
             for sid, p in zip(ids, payloads, strict=True)
             if isinstance(p, bytes)  # the hot tier's client never decodes replies
         }
+
+    # --- listing (scheduler.listing: GET /api/v1/schedules without the cold tier) ----------
+
+    async def pending_window(
+        self, after: Key, until_us: int | None, n: int
+    ) -> list[tuple[int, str, str]]:
+        """Up to `n` pending events (waiting, or held by a pause) whose key (their time in
+        Redis, which is a retry's time after a failed attempt; then the schedule_id) comes
+        after `after`, with a time before `until_us`; in key order: (µs, id, state)."""
+        k = self.keys
+        found = [
+            (us, sid, state)
+            for name, state in ((k.scheduled, "pending"), (k.held, "held"))
+            for us, sid in await self._zset_after(name, after, until_us, n)
+        ]
+        found.sort()
+        return found[:n]
+
+    async def _zset_after(self, name: str, after: Key, until_us: int | None, n: int) -> list[Key]:
+        """The first `n` members of a sorted set by (score in µs, member) after `after`.
+        Members with one score are in member order in Redis, so the ones at the cursor's
+        own time are skipped by offset (a batch of events shares one time)."""
+        low = repr((after[0] - 1) / 1_000_000)
+        high = "+inf" if until_us is None else f"({until_us / 1_000_000!r}"
+        out: list[Key] = []
+        offset = 0
+        while len(out) < n:
+            raw = await self.redis.zrangebyscore(name, low, high, offset, n, withscores=True)
+            pairs = cast(list[tuple[bytes, float]], raw)
+            out += [
+                key
+                for key in ((_us(score), _text(member)) for member, score in pairs)
+                if key > after
+            ]
+            if len(pairs) < n:
+                break
+            offset += len(pairs)
+        return out[:n]
+
+    async def in_flight_keys(self, cap: int) -> tuple[list[Key], bool]:
+        """The keys (scheduled time when claimed, schedule_id) of up to `cap` claimed
+        events, in key order, and whether that is all of them."""
+        out: list[Key] = []
+        cursor = 0
+        while True:
+            cursor, found = await self.redis.hscan(self.keys.leases, cursor, count=SCAN_COUNT)
+            for field_name, lease in cast(dict[bytes, bytes], found).items():
+                parts = _text(lease).split("|")
+                with contextlib.suppress(IndexError, ValueError):
+                    out.append((_us(parts[1]), _text(field_name)))
+            if cursor == 0 or len(out) >= cap:
+                break
+        out.sort()
+        return out[:cap], cursor == 0 and len(out) <= cap
+
+    async def count_window(self, from_us: int | None, until_us: int | None) -> int:
+        """How many pending events (waiting, or held by a pause) have a time in Redis in
+        [from_us, until_us)."""
+        low = "-inf" if from_us is None else repr(from_us / 1_000_000)
+        high = "+inf" if until_us is None else f"({until_us / 1_000_000!r}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self.keys.scheduled, low, high)
+            pipe.zcount(self.keys.held, low, high)
+            waiting, held = await pipe.execute()
+        return int(waiting) + int(held)
+
+    async def states(self, schedule_ids: Sequence[str]) -> dict[str, HotState]:
+        """What Redis holds now under these ids (left out: unknown, or a payload this
+        version cannot read), in one pipelined round trip."""
+        if not schedule_ids:
+            return {}
+        k = self.keys
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid in schedule_ids:
+                pipe.hget(k.payloads, sid)
+                pipe.zscore(k.inflight, sid)
+                pipe.zscore(k.held, sid)
+                pipe.hget(k.attempts, sid)
+            replies = await pipe.execute()
+        out: dict[str, HotState] = {}
+        for i, sid in enumerate(schedule_ids):
+            payload, lease, held, attempts = replies[4 * i : 4 * i + 4]
+            if payload is None:
+                continue
+            try:
+                ev = codec.decode(sid, payload)
+            except SchedulerError:
+                continue
+            state = "in_flight" if lease is not None else "held" if held is not None else "pending"
+            out[sid] = HotState(state, ev, int(attempts or 0))
+        return out
