@@ -98,6 +98,8 @@ INEXPRESSIBLE = {
     "cron": re.compile(r"not a valid cron expression"),
     "timezone": re.compile(r"unknown IANA time zone"),
     "end_at": re.compile(r"must be after start_at"),
+    # GET /api/v1/schedules: a window's `from` before its `to`.
+    "from": re.compile(r"from must be before to"),
 }
 
 
