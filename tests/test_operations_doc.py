@@ -257,6 +257,10 @@ EXPECT = {
     "curl -s http://localhost:8000/api/v1/schedules/monitoring/stats | jq '.circuit_breaker'": (
         '"closed"'
     ),
+    # Finding schedules: a page with the counts by status (every status named).
+    'curl -s "http://localhost:8000/api/v1/schedules?topic=user.notifications&status=scheduled'
+    "&status=pending&limit=20\" | jq '.counts, [.items[] | {schedule_id, status, hot_state, "
+    "scheduled_at}]'": '"cancelled":',
 }
 
 
