@@ -239,6 +239,9 @@ async def list_cold(
 ) -> SchedulePage:
     start = START if after is None else after
     stored = sorted(s.stored.value for s in f.wanted)
+    # This process's unwritten rows before ClickHouse's: a row the journal writes while
+    # the query runs is then in one or both, never in neither.
+    buffered = [] if journal is None else journal.buffered_rows()
     rows = await cold.listing(f.cold_params(), stored, limit + 1, after=start)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -248,7 +251,7 @@ async def list_cold(
     relevant = False  # this process holds unwritten rows the filters keep
     firsts: set[Key] = set()  # unwritten first versions: schedules new to ClickHouse
     latest: dict[Key, Schedule] = {}  # the newest unwritten version of each
-    for raw in [] if journal is None else journal.buffered_rows():
+    for raw in buffered:
         key = (raw[7], raw[0])
         if not f.keeps(topic=raw[1], entity_type=raw[2], action=raw[3], tier=raw[11], at_us=key[0]):
             continue

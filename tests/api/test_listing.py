@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from scheduler.hot.store import HotStore
 from scheduler.settings import Settings
@@ -292,5 +293,34 @@ async def test_the_python_api(make_client: MakeClient, hybrid_settings: Settings
                 assert exc.field == field
             else:
                 raise AssertionError(f"{kwargs} was accepted")
+    finally:
+        await service.stop()
+
+
+async def test_rows_the_journal_writes_during_the_query_are_not_lost(
+    hybrid_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's write landing between the ClickHouse query and the read of the
+    buffer: each row is then in ClickHouse's answer, the buffer, or both."""
+    from scheduler.service import SchedulerService
+
+    s = hybrid_settings.model_copy(update={"analytics_flush_interval": 300.0})
+    service = SchedulerService(s)
+    await service.start()
+    try:
+        for i in range(3):
+            await service.schedule_event("t", "b", delay_seconds=60 + i, schedule_id=f"w{i}")
+        cold, journal = service.runtime.cold, service.runtime.journal
+        assert cold is not None and journal is not None
+        query = cold.listing
+
+        async def query_then_flush(*args: Any, **kwargs: Any) -> Any:
+            rows = await query(*args, **kwargs)
+            await journal.flush()  # real rows into the real ClickHouse, mid-listing
+            return rows
+
+        monkeypatch.setattr(cold, "listing", query_then_flush)
+        page = await service.list_schedules()
+        assert [i.schedule_id for i in page.items] == ["w0", "w1", "w2"]
     finally:
         await service.stop()
