@@ -61,8 +61,8 @@ def create_app(
     app.add_middleware(RequestMetrics)  # outermost: also counts the 413s
     # Scheduling first: it is the hot path, and routes are tried in order. The monitoring
     # paths have two segments, so /api/v1/schedules/{schedule_id} never takes them.
-    app.include_router(listing.router)  # GET /api/v1/schedules
     app.include_router(schedules.router)
+    app.include_router(listing.router)  # GET /api/v1/schedules
     app.include_router(monitoring.router)
     app.include_router(recurring.router)
     docs.install(app)
