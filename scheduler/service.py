@@ -32,6 +32,7 @@ from scheduler.cold.operations import ColdOperations
 from scheduler.cold.status import ScheduleStatus, schedule_status
 from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
+from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.models import Event, ScheduleRequest, parse_request, to_event
 from scheduler.recurring.model import RecurringDefinition, RecurringRequest, parse_recurring
@@ -336,6 +337,44 @@ class SchedulerService:
         """Materialise every definition's occurrences due within the window (what the
         periodic job runs)."""
         return await self._recurring().materialize_all()
+
+    # --- per-topic rate limits (scheduler.hot.ratelimit) --------------------------------------
+
+    def _limits(self) -> RateLimitControl:
+        hot, _ = self._require()
+        return RateLimitControl(hot, self.settings.rate_limits)
+
+    async def set_rate_limit(
+        self, topic: str, events_per_second: float, *, burst: float | None = None
+    ) -> TopicLimit:
+        """Fire at most `events_per_second` events to `topic`, in bursts of at most `burst`
+        (default: one second's worth, at least one), from every executor's next claim on.
+        Overrides SCHEDULES_TOPIC_RATE_LIMITS for that topic; kept in Redis. Events over
+        the limit wait, in due order, and fire as it allows (never dropped or early)."""
+        limit = await self._limits().set(topic, events_per_second, burst)
+        log.warning(
+            "rate limit set: %s at %g events/s (burst %g)",
+            topic,
+            limit.limit.rate,
+            limit.limit.capacity,
+        )
+        return limit
+
+    async def clear_rate_limit(self, topic: str) -> bool:
+        """Remove the limit set at run time for `topic` (its SCHEDULES_TOPIC_RATE_LIMITS
+        entry, if any, applies again); False if it had none."""
+        removed = await self._limits().clear(topic)
+        if removed:
+            log.warning("rate limit cleared: %s", topic)
+        return removed
+
+    async def get_rate_limit(self, topic: str) -> TopicLimit | None:
+        """The limit in force for `topic` (set at run time, else by the settings), if any."""
+        return await self._limits().get(topic)
+
+    async def rate_limits(self) -> RateLimitState:
+        """Every limit in force, and the due events waiting for one, per topic."""
+        return await self._limits().state()
 
     async def get_stats(self) -> dict[str, Any]:
         """Queue depths of both tiers, in flight, paused, and this process's roles

@@ -9,24 +9,27 @@ from typing import Any
 from scheduler.cold.records import Status
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.pause import PauseControl
+from scheduler.hot.ratelimit import RateLimitControl
 from scheduler.hot.store import HotStore
 from scheduler.runtime import Runtime
 
 
 async def collect(runtime: Runtime, hot: HotStore) -> dict[str, Any]:
-    """`pending`, `redis_pending`, `in_flight`, `running` and `paused` always; the others
-    when that part runs here (`processing`, or `cold_error` while ClickHouse is
-    unreachable, with the cold tier; `journal_buffered`; `circuit_breaker` with the
-    executor; `ingest` with the consumer)."""
+    """`pending`, `redis_pending`, `in_flight`, `running`, `paused` and `rate_limits`
+    always; the others when that part runs here (`processing`, or `cold_error` while
+    ClickHouse is unreachable, with the cold tier; `journal_buffered`; `circuit_breaker`
+    with the executor; `ingest` with the consumer)."""
     counts = await hot.counts()
     running = runtime.running()
     paused = await PauseControl(hot).state()
+    limits = await RateLimitControl(hot, runtime.settings.rate_limits).state()
     stats: dict[str, Any] = {
         "pending": 0,  # cold tier: schedules waiting in ClickHouse
         "redis_pending": counts["pending"],
         "in_flight": counts["in_flight"],
         "running": running,
         "paused": paused.to_dict(),
+        "rate_limits": limits.to_dict(),
     }
     if runtime.cold is not None:
         try:
