@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from api import docs, errors
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
-from api.routes import listing, monitoring, recurring, schedules
+from api.routes import listing, monitoring, ratelimits, recurring, schedules
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -64,6 +64,7 @@ def create_app(
     app.include_router(schedules.router)
     app.include_router(listing.router)  # GET /api/v1/schedules
     app.include_router(monitoring.router)
+    app.include_router(ratelimits.router)
     app.include_router(recurring.router)
     docs.install(app)
     _document_limits(app, settings)

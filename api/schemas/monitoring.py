@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.schemas.ratelimits import RateLimits
 from scheduler.errors import InvalidEvent
 from scheduler.hot.pause import MAX_REASON
 from scheduler.levels import Level
@@ -60,6 +61,9 @@ class Stats(BaseModel):
     journal_buffered: int | None = None
     circuit_breaker: str | None = None
     ingest: Ingest | None = None
+    rate_limits: RateLimits | None = Field(
+        None, description="Per-topic rate limits in force, and the events waiting for them."
+    )
 
 
 class JobResult(BaseModel):

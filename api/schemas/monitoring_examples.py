@@ -59,6 +59,18 @@ STATS_EXAMPLE = {
     "journal_buffered": 0,
     "circuit_breaker": "closed",
     "ingest": {"stored": 10412, "duplicates": 3, "dead_lettered": 0},
+    "rate_limits": {
+        "limits": [
+            {
+                "topic": "emails",
+                "events_per_second": 50.0,
+                "burst": 500.0,
+                "source": "settings",
+                "throttled": 120,
+            }
+        ],
+        "throttled": 120,
+    },
 }
 METRICS_EXAMPLE = (
     'schedules_http_requests_total{method="GET",route="/api/v1/'
