@@ -13,6 +13,7 @@ Operator commands (cli/ops; to the HTTP API at --url, default http://127.0.0.1:8
 hybrid-scheduler stats [--json]          queue depths with the runbook's levels, roles, pauses
 hybrid-scheduler status ID | cancel ID   one schedule
 hybrid-scheduler pause|resume --all|--topic T|--priority-below N (resume: --priority)
+hybrid-scheduler limits list | set TOPIC N [--burst B] | clear TOPIC   per-topic rate limits
 hybrid-scheduler sync | cleanup          the manual operations
 hybrid-scheduler tail TOPIC              watch events arrive, with headers and lateness
 hybrid-scheduler maintenance optimize|check   OPTIMIZE TABLE ... FINAL / CHECK TABLE

@@ -1,5 +1,5 @@
-"""The operator commands: `stats`, `status`, `cancel`, `pause`, `resume`, `sync`,
-`cleanup` talk to a running product through its HTTP API (`--url`, else
+"""The operator commands: `stats`, `status`, `cancel`, `pause`, `resume`, `limits`,
+`sync`, `cleanup` talk to a running product through its HTTP API (`--url`, else
 SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else SCHEDULES_API_TOKEN, sent
 as a bearer token), so they work against `make dev` and a deployed API alike. `tail`
 reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and `maintenance` talks to ClickHouse
@@ -15,7 +15,18 @@ import argparse
 from typing import Any
 
 COMMANDS = frozenset(
-    {"stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance"}
+    {
+        "stats",
+        "status",
+        "cancel",
+        "pause",
+        "resume",
+        "limits",
+        "sync",
+        "cleanup",
+        "tail",
+        "maintenance",
+    }
 )
 DEFAULT_URL = "http://127.0.0.1:8000"
 # What `maintenance` may touch (scheduler.cold.upkeep.TABLES, not imported here).
@@ -61,6 +72,31 @@ def add_commands(sub: Any) -> None:
     scope.add_argument("--topic", help="end this topic's pause")
     scope.add_argument("--priority", action="store_true", help="end the priority pause")
     for parser in (stats, status, cancel, pause, resume):
+        _api_options(parser, 10.0)
+
+    limits = sub.add_parser(
+        "limits", help="per-topic rate limits: list them, set one, clear one set at run time"
+    )
+    actions = limits.add_subparsers(dest="limits_action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list", help="every limit in force (settings and run time), with the events waiting"
+    )
+    setting = actions.add_parser(
+        "set", help="fire at most N events per second to TOPIC (overrides its setting)"
+    )
+    setting.add_argument("topic")
+    setting.add_argument("events_per_second", type=float, metavar="N", help="events per second")
+    setting.add_argument(
+        "--burst",
+        type=float,
+        metavar="B",
+        help="at most B at once after a quiet period (default: one second's worth)",
+    )
+    clearing = actions.add_parser(
+        "clear", help="remove TOPIC's limit set at run time (its setting, if any, applies again)"
+    )
+    clearing.add_argument("topic")
+    for parser in (listing, setting, clearing):
         _api_options(parser, 10.0)
 
     for job, what in (

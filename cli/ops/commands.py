@@ -1,5 +1,5 @@
-"""`stats`, `status`, `cancel`, `pause`, `resume`, `sync`, `cleanup`: one call to the
-HTTP API each, the answer as a table (or as JSON with `--json`)."""
+"""`stats`, `status`, `cancel`, `pause`, `resume`, `limits`, `sync`, `cleanup`: one call
+to the HTTP API each, the answer as a table (or as JSON with `--json`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from cli.ops.client import Api, OperatorError
 from cli.ops.console import fail, out, print_json, show, spinner
 
 MONITORING = "/api/v1/schedules/monitoring"
+RATE_LIMITS = f"{MONITORING}/rate-limits"
 LEVEL_STYLE = {"normal": "green", "warning": "yellow", "critical": "bold red"}
 
 
@@ -89,10 +90,13 @@ def stats(api: Api, args: argparse.Namespace) -> int:
     running = answer.get("running") or {}
     table.add_row("roles in the API process", _roles(running) or "none (API only)", "")
     table.add_row("paused", _paused_summary(answer.get("paused")), "")
+    limits = answer.get("rate_limits") or {}
+    table.add_row("rate limits", _limits_summary(limits), "")
     show(f"hybrid-scheduler stats ({api.url})", table)
     if answer.get("cold_error"):
         out.print(f"ClickHouse: {answer['cold_error']}", markup=False)
     _print_pauses(answer.get("paused"))
+    _print_limits(limits.get("limits") or [])
     return 0
 
 
@@ -202,6 +206,76 @@ def _show_paused(answer: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
+# --- rate limits --------------------------------------------------------------------------
+
+
+def _limits_summary(limits: dict[str, Any]) -> str:
+    n = len(limits.get("limits") or [])
+    if not n:
+        return "none"
+    waiting = limits.get("throttled", 0)
+    return f"{n} topic{'s' if n > 1 else ''} ({_count(waiting)} events waiting)"
+
+
+def _rate(limit: dict[str, Any]) -> str:
+    return f"{limit['events_per_second']:,g}/s, burst {limit['burst']:,g}"
+
+
+def _print_limits(limits: list[dict[str, Any]]) -> None:
+    if not limits:
+        return
+    table = Table()
+    for column in ("topic", "limit", "source", "waiting", "since"):
+        table.add_column(column, justify="right" if column == "waiting" else "left")
+    for lim in limits:
+        source = lim["source"]
+        if lim.get("overrides"):
+            source += f" (setting: {_rate(lim['overrides'])})"
+        table.add_row(
+            escape(lim["topic"]),
+            _rate(lim),
+            source,
+            _count(lim.get("throttled", 0)),
+            str(lim.get("since") or "-"),
+        )
+    show("rate limits", table)
+
+
+def limits(api: Api, args: argparse.Namespace) -> int:
+    action = args.limits_action
+    if action == "list":
+        answer = api.call("GET", RATE_LIMITS)[1]
+        if args.json:
+            print_json(answer)
+        elif not answer.get("limits"):
+            out.print("no topic has a rate limit")
+        else:
+            _print_limits(answer["limits"])
+        return 0
+    path = f"{RATE_LIMITS}/{quote(args.topic, safe='')}"
+    if action == "set":
+        body: dict[str, Any] = {"events_per_second": args.events_per_second}
+        if args.burst is not None:
+            body["burst"] = args.burst
+        answer = api.call("PUT", path, body)[1]
+        if args.json:
+            print_json(answer)
+        else:
+            out.print(f"{escape(args.topic)}: at most {_rate(answer)}, set at run time")
+        return 0
+    answer = api.call("DELETE", path)[1]
+    if args.json:
+        print_json(answer)
+    elif answer.get("limit"):
+        out.print(
+            f"cleared {escape(args.topic)}'s run-time limit; its setting applies again: "
+            f"{_rate(answer['limit'])}"
+        )
+    else:
+        out.print(f"cleared {escape(args.topic)}'s rate limit; it has none now")
+    return 0
+
+
 # --- jobs ---------------------------------------------------------------------------------
 
 
@@ -238,6 +312,7 @@ COMMANDS = {
     "cancel": cancel,
     "pause": pause,
     "resume": resume,
+    "limits": limits,
     "sync": job,
     "cleanup": job,
 }
