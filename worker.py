@@ -39,7 +39,8 @@ async def main() -> None:
     try:
         await runtime.start()
         try:
-            async with await start_worker(settings, runtime.require_cold_ops()):
+            ops = runtime.require_cold_ops()
+            async with await start_worker(settings, ops, recurring=runtime.recurring):
                 await interrupted.wait()
         finally:
             await runtime.stop()

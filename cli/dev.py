@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hybrid_scheduler")
 
 # `dev` runs the worker, not the in-process `sync` role: never both (double the work).
-DEV_ROLES = (*(r for r in ROLES if r != "sync"), WORKER, API)
+DEV_ROLES = (*(r for r in ROLES if r not in ("sync", "recurring")), WORKER, API)
 ENV_FILE = "env"  # in SCHEDULES_DEV_DIR
 # Settings other processes must share with `dev` to see the same data, written to the
 # env file when `dev` runs with a value other than the default.

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hybrid_scheduler")
 
-WORKER = "worker"  # the Temporal worker: runs sync, cleanup and recovery as Schedules
+WORKER = "worker"  # the Temporal worker: runs sync, cleanup, recovery, recurring as Schedules
 API = "api"  # the HTTP API (uvicorn in this process, on this process's SchedulerService)
 _COLD = "SCHEDULES_COLD_TIER_ENABLED=false"
 
@@ -33,11 +33,11 @@ _COLD = "SCHEDULES_COLD_TIER_ENABLED=false"
 def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...]:
     """The roles `serve --role ...` runs, in order, each once.
 
-    `all` is every in-process role that applies here: the executor, the consumer and the
-    sync, except that the sync is left out when the cold tier is disabled (there is
-    nothing to sync) or the `worker` role is asked for too (it runs the sync). Roles
-    named explicitly are kept as given: `--role sync` without the cold tier stays a
-    configuration error.
+    `all` is every in-process role that applies here: the executor, the consumer, the
+    sync and the recurring schedules' materialisation, except that the sync is left out
+    when the cold tier is disabled (there is nothing to sync), and both when the `worker`
+    role is asked for too (it runs them). Roles named explicitly are kept as given:
+    `--role sync` without the cold tier stays a configuration error.
     """
     roles: list[str] = []
     for role in requested:
@@ -47,8 +47,8 @@ def expand_roles(requested: Sequence[str], settings: Settings) -> tuple[str, ...
         for implied in ROLES:
             if implied == "sync" and not settings.cold_tier_enabled:
                 log.info("not running the sync role: the cold tier is disabled (%s)", _COLD)
-            elif implied == "sync" and WORKER in requested:
-                log.info("not running the in-process sync role: the worker role runs the sync")
+            elif implied in ("sync", "recurring") and WORKER in requested:
+                log.info("not running the in-process %s role: the worker role runs it", implied)
             else:
                 roles.append(implied)
     return tuple(dict.fromkeys(roles))
@@ -64,8 +64,11 @@ async def run_roles(
     with_worker = WORKER in roles
     with_api = API in roles
     roles = [r for r in roles if r not in (WORKER, API)]
-    if with_worker and "sync" in roles:
-        raise ConfigError("run either the `worker` role or the in-process `sync` role, not both")
+    for own in ("sync", "recurring"):
+        if with_worker and own in roles:
+            raise ConfigError(
+                f"run either the `worker` role or the in-process `{own}` role, not both"
+            )
     if with_worker and not settings.cold_tier_enabled:
         raise ConfigError("the worker role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")
     service = SchedulerService(settings)
@@ -105,7 +108,11 @@ async def run_roles(
         if with_worker:
             from workflows.worker import start_worker
 
-            worker = await start_worker(settings, service.runtime.require_cold_ops())
+            worker = await start_worker(
+                settings,
+                service.runtime.require_cold_ops(),
+                recurring=service.runtime.recurring,
+            )
             worker_done = asyncio.create_task(worker.run())
             running.add(worker_done)
         if with_api:

@@ -4,4 +4,4 @@ Apart from scheduler.service so that the command line can list them without load
 the service and its clients.
 """
 
-ROLES = ("executor", "consumer", "sync")
+ROLES = ("executor", "consumer", "sync", "recurring")

@@ -38,6 +38,7 @@ from scheduler.hot.store import HotStore, Replication
 from scheduler.ingest.consumer import DelayedEventsConsumer
 from scheduler.kafka import ensure_topics, make_consumer, make_producer
 from scheduler.models import Limits
+from scheduler.recurring.loop import RecurringLoop
 from scheduler.recurring.schedules import RecurringSchedules
 from scheduler.recurring.store import RecurringStore
 from scheduler.roles import ROLES
@@ -71,6 +72,7 @@ class Runtime:
         self.hot: HotStore | None = None
         self.router: Router | None = None
         self.recurring: RecurringSchedules | None = None
+        self.recurring_loop: RecurringLoop | None = None
         self.executor: Executor | None = None
         self.consumer: DelayedEventsConsumer | None = None
         self.clickhouse: ClickHouse | None = clickhouse
@@ -154,6 +156,12 @@ class Runtime:
                 cleanup_interval=s.cleanup_interval,
             )
             self._tasks["sync"] = asyncio.create_task(self.maintenance.run(), name="sync")
+        if "recurring" in roles:
+            assert self.recurring is not None
+            self.recurring_loop = RecurringLoop(self.recurring, interval=s.recurring_interval)
+            self._tasks["recurring"] = asyncio.create_task(
+                self.recurring_loop.run(), name="recurring"
+            )
         if "consumer" in roles:
             dlq_producer = make_producer(s)
             await dlq_producer.start()
@@ -215,7 +223,7 @@ class Runtime:
             await self.on_outcomes(outcomes)
 
     async def stop(self) -> None:
-        for role in (self.consumer, self.executor, self.maintenance):
+        for role in (self.consumer, self.executor, self.maintenance, self.recurring_loop):
             if role is not None:
                 role.stop()
         if self._tasks:

@@ -35,8 +35,9 @@ from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.models import Event, ScheduleRequest, parse_request, to_event
+from scheduler.recurring.jobs import MaterializeResult
 from scheduler.recurring.model import RecurringDefinition, RecurringRequest, parse_recurring
-from scheduler.recurring.schedules import MaterializeResult, RecurringSchedules
+from scheduler.recurring.schedules import RecurringSchedules
 from scheduler.recurring.timing import Occurrence
 from scheduler.router import Router, Stored
 from scheduler.runtime import Runtime

@@ -252,6 +252,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SCHEDULES_RECOVERY_INTERVAL"),
         description="Seconds between runs of the Temporal schedule `schedules-recovery`.",
     )
+    recurring_interval: PositiveSeconds = Field(
+        60,
+        validation_alias=AliasChoices("SCHEDULES_RECURRING_INTERVAL"),
+        description="Seconds between materialisations of the recurring schedules' "
+        "occurrences (the Temporal schedule `schedules-recurring`, or the `recurring` role).",
+    )
     temporal_cleanup_interval: PositiveSeconds = Field(
         86400,
         validation_alias=AliasChoices("SCHEDULES_TEMPORAL_CLEANUP_INTERVAL"),

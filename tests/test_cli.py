@@ -118,10 +118,15 @@ def test_serve_against_a_broker_without_idempotent_producers_says_what_to_set(
 
 def test_all_means_the_in_process_roles_that_apply(settings: Settings) -> None:
     cold = settings.model_copy(update={"cold_tier_enabled": True})
-    assert expand_roles(["all"], settings) == ("executor", "consumer")
-    assert expand_roles(["all"], cold) == ("executor", "consumer", "sync")
+    assert expand_roles(["all"], settings) == ("executor", "consumer", "recurring")
+    assert expand_roles(["all"], cold) == ("executor", "consumer", "sync", "recurring")
     assert expand_roles(["all", "worker"], cold) == ("executor", "consumer", "worker")
-    assert expand_roles(["api", "all", "executor"], settings) == ("api", "executor", "consumer")
+    assert expand_roles(["api", "all", "executor"], settings) == (
+        "api",
+        "executor",
+        "consumer",
+        "recurring",
+    )
     assert expand_roles(["sync"], settings) == ("sync",)  # refused later, by name
 
 

@@ -15,6 +15,7 @@ from scheduler.cold.jobs import HotCheckResult, RebuildResult, RecoveryResult
 SYNC_WORKFLOW = "SyncWorkflow"
 CLEANUP_WORKFLOW = "CleanupWorkflow"
 RECOVERY_WORKFLOW = "RecoveryWorkflow"
+RECURRING_WORKFLOW = "RecurringWorkflow"
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""The three Temporal Schedules that run the background jobs, ensured idempotently.
+"""The Temporal Schedules that run the background jobs, ensured idempotently.
 
-    schedules-sync      SyncWorkflow      every SCHEDULES_CLICKHOUSE_SYNC_INTERVAL  buffer one
-    schedules-cleanup   CleanupWorkflow   every SCHEDULES_TEMPORAL_CLEANUP_INTERVAL skip
-    schedules-recovery  RecoveryWorkflow  every SCHEDULES_RECOVERY_INTERVAL         skip
+    schedules-sync       SyncWorkflow       every SCHEDULES_CLICKHOUSE_SYNC_INTERVAL  buffer one
+    schedules-cleanup    CleanupWorkflow    every SCHEDULES_TEMPORAL_CLEANUP_INTERVAL skip
+    schedules-recovery   RecoveryWorkflow   every SCHEDULES_RECOVERY_INTERVAL         skip
+    schedules-recurring  RecurringWorkflow  every SCHEDULES_RECURRING_INTERVAL        skip
 
 `ensure_schedules` creates what is missing and brings the interval, overlap policy,
 catch-up window and task queue of an existing schedule up to date (a changed setting
@@ -32,14 +33,21 @@ from temporalio.client import (
 )
 
 from scheduler.cold.jobs import CleanupInput, RecoveryInput, SyncInput
+from scheduler.recurring.jobs import MaterializeInput
 from scheduler.settings import Settings
-from workflows.models import CLEANUP_WORKFLOW, RECOVERY_WORKFLOW, SYNC_WORKFLOW
+from workflows.models import (
+    CLEANUP_WORKFLOW,
+    RECOVERY_WORKFLOW,
+    RECURRING_WORKFLOW,
+    SYNC_WORKFLOW,
+)
 
 log = logging.getLogger(__name__)
 
 SYNC_ID = "schedules-sync"
 CLEANUP_ID = "schedules-cleanup"
 RECOVERY_ID = "schedules-recovery"
+RECURRING_ID = "schedules-recurring"
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,13 @@ def job_schedules(settings: Settings) -> list[JobSchedule]:
             RECOVERY_WORKFLOW,
             RecoveryInput(),
             secs(settings.recovery_interval),
+            ScheduleOverlapPolicy.SKIP,
+        ),
+        JobSchedule(
+            RECURRING_ID,
+            RECURRING_WORKFLOW,
+            MaterializeInput(),
+            secs(settings.recurring_interval),
             ScheduleOverlapPolicy.SKIP,
         ),
     ]
@@ -140,5 +155,5 @@ async def ensure_schedule(client: Client, job: JobSchedule, settings: Settings) 
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> dict[str, str]:
-    """Ensure the three schedules; returns what happened to each, by id."""
+    """Ensure the schedules; returns what happened to each, by id."""
     return {job.id: await ensure_schedule(client, job, settings) for job in job_schedules(settings)}

@@ -28,6 +28,7 @@ from scheduler.cold.journal import JournalWriter
 from scheduler.cold.store import ColdStore
 from scheduler.errors import InvalidEvent, RecurringConflict, RecurringNotFound
 from scheduler.models import Limits, to_event
+from scheduler.recurring.jobs import MaterializeResult
 from scheduler.recurring.model import (
     RecurringDefinition,
     RecurringRequest,
@@ -54,14 +55,6 @@ CAS_ATTEMPTS = 100
 class Reconciled:
     materialized: int = 0  # occurrences stored (new ones; a repeat is not counted)
     cancelled: int = 0  # pending occurrences of replaced generations cancelled
-
-
-@dataclass(slots=True)
-class MaterializeResult:
-    definitions: int = 0
-    materialized: int = 0
-    cancelled: int = 0
-    failed: int = 0  # definitions whose run failed (logged; the next run tries again)
 
 
 class RecurringSchedules:
@@ -301,20 +294,35 @@ class RecurringSchedules:
             await self.store.advance(recurring_id, d.generation, p.until)
         return out
 
-    async def materialize_all(self) -> MaterializeResult:
-        """Reconcile every definition (the periodic job); a definition that fails is
-        logged and left to the next run, the others go on."""
+    async def materialize_all(
+        self, progress: Callable[[MaterializeResult], None] | None = None
+    ) -> MaterializeResult:
+        """Reconcile every definition (the periodic job), calling `progress` after each;
+        a definition whose template the settings now refuse is logged and skipped."""
+        started = time.perf_counter()
         result = MaterializeResult()
         for d in await self.store.all():
             result.definitions += 1
             try:
                 r = await self.reconcile(d.recurring_id)
-            except InvalidEvent as exc:  # a template the settings now refuse (limits)
+            except InvalidEvent as exc:  # e.g. a template over a lowered size limit
                 result.failed += 1
                 log.warning("recurring schedule %s: not materialised: %s", d.recurring_id, exc)
-                continue
-            result.materialized += r.materialized
-            result.cancelled += r.cancelled
+            else:
+                result.materialized += r.materialized
+                result.cancelled += r.cancelled
+            if progress is not None:
+                progress(result)
+        result.seconds = time.perf_counter() - started
+        if result.materialized or result.cancelled or result.failed:
+            log.info(
+                "recurring schedules: %d definitions, %d occurrences materialised, "
+                "%d cancelled, %d failed",
+                result.definitions,
+                result.materialized,
+                result.cancelled,
+                result.failed,
+            )
         return result
 
 

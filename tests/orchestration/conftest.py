@@ -1,7 +1,7 @@
 """The real Temporal dev server, started once per session; each test gets its own task
 queue (and, through tests/conftest.py, its own Redis key prefix and ClickHouse database).
 
-The three Temporal Schedules have fixed ids, so tests that ensure them delete them
+The Temporal Schedules have fixed ids, so tests that ensure them delete them
 afterwards (`schedules` fixture).
 """
 
@@ -23,7 +23,7 @@ from scheduler.cold.operations import ColdConfig, ColdOperations
 from scheduler.cold.store import ColdStore
 from scheduler.hot.store import HotStore
 from scheduler.settings import Settings
-from workflows.schedules import CLEANUP_ID, RECOVERY_ID, SYNC_ID
+from workflows.schedules import CLEANUP_ID, RECOVERY_ID, RECURRING_ID, SYNC_ID
 from workflows.worker import build_worker
 
 
@@ -64,7 +64,7 @@ async def worker(
 
 
 async def delete_schedules(client: Client) -> None:
-    for sid in (SYNC_ID, CLEANUP_ID, RECOVERY_ID):
+    for sid in (SYNC_ID, CLEANUP_ID, RECOVERY_ID, RECURRING_ID):
         with contextlib.suppress(RPCError):
             await client.get_schedule_handle(sid).delete()
 

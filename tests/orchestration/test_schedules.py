@@ -1,4 +1,4 @@
-"""The three Temporal Schedules: created once, updated when a setting changes (keeping
+"""The Temporal Schedules: created once, updated when a setting changes (keeping
 what an operator changed), safe when workers start at once, and firing for real."""
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
-from workflows.schedules import CLEANUP_ID, RECOVERY_ID, SYNC_ID, ensure_schedules
+from workflows.schedules import (
+    CLEANUP_ID,
+    RECOVERY_ID,
+    RECURRING_ID,
+    SYNC_ID,
+    ensure_schedules,
+)
 from workflows.worker import start_worker
 
-IDS = (SYNC_ID, CLEANUP_ID, RECOVERY_ID)
+IDS = (SYNC_ID, CLEANUP_ID, RECOVERY_ID, RECURRING_ID)
 
 
 async def test_created_once_then_updated_when_an_interval_changes(
@@ -33,6 +39,7 @@ async def test_created_once_then_updated_when_an_interval_changes(
         SYNC_ID: ("SyncWorkflow", 300, ScheduleOverlapPolicy.BUFFER_ONE),
         CLEANUP_ID: ("CleanupWorkflow", 86400, ScheduleOverlapPolicy.SKIP),
         RECOVERY_ID: ("RecoveryWorkflow", 60, ScheduleOverlapPolicy.SKIP),
+        RECURRING_ID: ("RecurringWorkflow", 60, ScheduleOverlapPolicy.SKIP),
     }
     for sid, (workflow, every, overlap) in wanted.items():
         s = (await client.get_schedule_handle(sid).describe()).schedule
@@ -51,6 +58,7 @@ async def test_created_once_then_updated_when_an_interval_changes(
         SYNC_ID: "updated",
         CLEANUP_ID: "unchanged",
         RECOVERY_ID: "unchanged",
+        RECURRING_ID: "unchanged",
     }
     desc = await sync.describe()
     assert [i.every for i in desc.schedule.spec.intervals] == [timedelta(seconds=30)]

@@ -16,12 +16,14 @@ import pytest
 from scheduler.errors import InvalidEvent, RecurringConflict, RecurringNotFound
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
-from scheduler.recurring.model import parse_recurring
+from scheduler.recurring.model import RecurringDefinition, parse_recurring
+from scheduler.recurring.occurrences import preview
 from scheduler.recurring.schedules import RecurringSchedules
-from scheduler.recurring.store import RecurringStore
+from scheduler.recurring.store import Mark, RecurringStore
 from scheduler.recurring.timing import parse_occurrence_id
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -132,11 +134,13 @@ async def test_concurrent_updates_leave_exactly_the_last_versions_occurrences(
     final = await service.get_recurring("busy")
     assert final.version == 21 and final.generation == 21
     ids = await pending(hot)
-    expected = [o.schedule_id for o in await service.preview_recurring("busy", 50)]
-    window_end = time.time() + 30
-    expected = [sid for sid in expected if int(sid.rsplit("@", 1)[1]) <= window_end - 1]
-    assert ids and set(ids) <= set(expected) and len(ids) >= len(expected) - 1
-    assert {parse_occurrence_id(sid)[1] for sid in ids} == {21}  # type: ignore[index]
+    # Exactly the final version's occurrences over the span its mark says is materialised.
+    found = await RecurringStore(hot).get("busy")
+    assert found is not None and found[1] is not None
+    mark = found[1]
+    assert mark.generation == 21 and mark.until >= mark.since + 25
+    expected = [o.schedule_id for o in preview(final, mark.since, 50) if o.nominal <= mark.until]
+    assert ids == sorted(expected) and ids
     events = await hot.events(ids)
     assert {ev.body for ev in events.values()} == {final.event.body.encode()}  # type: ignore[union-attr]
 
@@ -238,3 +242,28 @@ async def test_preview_of_a_stored_and_an_unsaved_definition(service: SchedulerS
     assert unsaved[1].nominal - unsaved[0].nominal == 60
     with pytest.raises(RecurringNotFound):
         await service.preview_recurring("nope", 1)
+
+
+async def test_the_recurring_role_materialises_on_a_timer(settings: Settings) -> None:
+    s = settings.model_copy(update={"recurring_interval": 0.2, "transfer_horizon_seconds": 30})
+    service = SchedulerService(s)
+    await service.start(roles=["recurring"])
+    try:
+        runtime = service.runtime
+        assert runtime.hot is not None and runtime.recurring_loop is not None
+        # Stored without materialising (as a definition restored into Redis would be).
+        now = time.time()
+        at = datetime.fromtimestamp(now, UTC)
+        req = parse_recurring(definition("timer", interval_seconds=10))
+        d = RecurringDefinition(
+            **req.model_dump(), version=1, generation=1, created_at=at, updated_at=at
+        )
+        assert await RecurringStore(runtime.hot).put(d, 0, Mark.starting(1, int(now))) is None
+
+        async def three() -> bool:
+            return len(await pending(runtime.hot)) == 3  # type: ignore[arg-type]
+
+        assert await eventually(three, timeout=10)
+        assert service.runtime.running() == {"recurring": True}
+    finally:
+        await service.stop()
