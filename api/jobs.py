@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 
 from scheduler.cold.jobs import CleanupResult, SyncResult
 from scheduler.settings import Settings
-from workflows.client import run_job
+from workflows.client import recent_runs, run_job
 
 Job = Literal["sync", "cleanup"]
 
@@ -56,3 +56,14 @@ class Jobs:
         if not run.finished:
             return body, 202
         return {**body, **as_dict(run.result)}, 200
+
+    async def recent(self, limit: int) -> dict[str, Any]:
+        """The latest job runs (the JobRuns model): Temporal's list when the API has a
+        client; in-process jobs leave no record this process could list."""
+        if self.temporal is None:
+            return {"via": "in_process", "runs": [], "last_sync": None}
+        runs = [
+            dataclasses.asdict(r) for r in await recent_runs(self.temporal, self.settings, limit)
+        ]
+        last_sync = next((r for r in runs if r["job"] == "sync"), None)
+        return {"via": "temporal", "runs": runs, "last_sync": last_sync}

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from api import docs, errors
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
-from api.routes import listing, monitoring, ratelimits, recurring, schedules
+from api.routes import events, listing, monitoring, ratelimits, recurring, schedules
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -66,6 +66,7 @@ def create_app(
     app.include_router(monitoring.router)
     app.include_router(ratelimits.router)
     app.include_router(recurring.router)
+    app.include_router(events.router)
     docs.install(app)
     _document_limits(app, settings)
     return app

@@ -29,7 +29,7 @@ from scheduler.cold import ClickHouse
 from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
 from scheduler.cold.operations import ColdOperations
-from scheduler.cold.status import ScheduleStatus, schedule_status
+from scheduler.cold.status import ScheduleStatus, schedule_status, stored_event
 from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
@@ -211,6 +211,12 @@ class SchedulerService:
         return await listing.list_cold(
             rt.cold, hot, rt.journal, f, after=after, limit=limit, counts=counts
         )
+
+    async def get_event(self, schedule_id: str) -> Event | None:
+        """The event as stored, body and headers included; None if no tier holds it (a
+        finished event without the cold tier, or after the cleanup)."""
+        hot, _ = self._require()
+        return await stored_event(self.runtime.cold, hot, schedule_id, self.runtime.journal)
 
     def _ops(self) -> ColdOperations:
         self._require()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio.client import Client
@@ -125,3 +126,60 @@ async def run_job(
             f"the {job} job started as workflow {handle.id}, then {where} became unreachable: {exc}"
         ) from exc
     return JobRun(handle.id, finished=True, result=result)
+
+
+@dataclass(frozen=True)
+class RecentRun:
+    """One run of a job's workflow, as Temporal's visibility lists it."""
+
+    job: str  # sync, cleanup, recovery
+    workflow_id: str
+    run_id: str
+    status: str  # running, completed, failed, canceled, terminated, continued_as_new, timed_out
+    started_at: datetime
+    closed_at: datetime | None
+    seconds: float | None  # closed_at - started_at
+
+
+LIST_SECONDS = 5.0
+
+
+async def recent_runs(client: Client, settings: Settings, limit: int = 10) -> list[RecentRun]:
+    """The latest runs of the sync, cleanup and recovery workflows on this deployment's
+    task queue (scheduled and manual), newest first. Temporal unreachable, or not
+    answering within LIST_SECONDS, raises ServiceUnavailable."""
+    jobs = {workflow: job for job, (workflow, _, _) in JOBS.items()}
+    query = "WorkflowType IN ({})".format(", ".join(f"'{name}'" for name in jobs))
+    queue = settings.temporal_task_queue
+    if "'" not in queue and "\\" not in queue:  # a name that needs no quoting
+        query += f" AND TaskQueue = '{queue}'"
+    where = f"Temporal at {settings.temporal_address}"
+
+    async def listed() -> list[RecentRun]:
+        runs = []
+        async for w in client.list_workflows(query, limit=limit):
+            seconds = None
+            if w.close_time is not None:
+                seconds = (w.close_time - w.start_time).total_seconds()
+            status = w.status.name.lower() if w.status is not None else "unknown"
+            runs.append(
+                RecentRun(
+                    jobs.get(w.workflow_type, w.workflow_type),
+                    w.id,
+                    w.run_id,
+                    status,
+                    w.start_time,
+                    w.close_time,
+                    seconds,
+                )
+            )
+        return runs
+
+    try:
+        return await asyncio.wait_for(listed(), LIST_SECONDS)
+    except TimeoutError:
+        raise ServiceUnavailable(
+            f"{where} did not list the job runs within {LIST_SECONDS:g} s"
+        ) from None
+    except RPCError as exc:
+        raise ServiceUnavailable(f"{where} did not list the job runs: {exc}") from exc

@@ -19,6 +19,7 @@ from api.schemas.monitoring import (
     IN_RANGE,
     Health,
     JobResult,
+    JobRuns,
     PausedStatus,
     PauseRequest,
     ResumeRequest,
@@ -28,6 +29,7 @@ from api.schemas.monitoring import (
 from api.schemas.monitoring_examples import (
     CLEANUP_EXAMPLE,
     HEALTH_EXAMPLE,
+    JOB_RUNS_EXAMPLE,
     METRICS_EXAMPLE,
     NO_COLD_TIER,
     PAUSE_EXAMPLES,
@@ -36,9 +38,10 @@ from api.schemas.monitoring_examples import (
     STATS_EXAMPLE,
     STILL_RUNNING,
     SYNC_EXAMPLE,
+    TIMELINE_EXAMPLE,
     UNHEALTHY_EXAMPLE,
 )
-from scheduler.cold.analytics import ExecutionSummary, PerformanceMetrics
+from scheduler.cold.analytics import ExecutionSummary, PerformanceMetrics, Timeline
 from scheduler.errors import InvalidEvent
 from scheduler.hot.pause import PauseState, Scope
 from scheduler.levels import queue_levels
@@ -148,12 +151,44 @@ async def cleanup(jobs: JobsDep) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
+@router.get(
+    "/jobs",
+    response_model=JobRuns,
+    responses={
+        200: {"content": {"application/json": {"example": JOB_RUNS_EXAMPLE}}},
+        **error_responses(503),
+    },
+)
+async def job_runs(jobs: JobsDep, limit: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
+    """The latest runs of the sync, cleanup and recovery workflows (scheduled and manual),
+    newest first, with the last sync's duration: from Temporal when this API process has
+    its client (`make dev`, `serve` with the worker); 503 when Temporal does not answer."""
+    return await jobs.recent(limit)
+
+
 @router.get("/analytics/summary", responses={**NO_COLD_TIER, **error_responses(503)})
 async def analytics_summary(
     analytics: AnalyticsDep, hours: int = Query(24, ge=1, le=24 * 366)
 ) -> ExecutionSummary:
     """Execution outcomes of the last `hours` hours and the most failing entity types."""
     return await analytics().get_summary(hours)
+
+
+@router.get(
+    "/analytics/timeline",
+    responses={
+        200: {"content": {"application/json": {"example": TIMELINE_EXAMPLE}}},
+        **NO_COLD_TIER,
+        **error_responses(503),
+    },
+)
+async def analytics_timeline(
+    analytics: AnalyticsDep, minutes: int = Query(60, ge=1, le=24 * 60)
+) -> Timeline:
+    """Fired (published), failed (dead-lettered or timed out) and skipped per minute, for
+    the last `minutes` whole minutes and the current one, oldest first, zeros included:
+    the console's chart."""
+    return await analytics().get_timeline(minutes)
 
 
 @router.get(

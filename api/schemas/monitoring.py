@@ -77,6 +77,31 @@ class JobResult(BaseModel):
     workflow_id: str | None = Field(None, description="The Temporal workflow (via temporal).")
 
 
+class JobRun(BaseModel):
+    job: str = Field(description="sync, cleanup or recovery.")
+    workflow_id: str
+    run_id: str
+    status: str = Field(
+        description="running, completed, failed, canceled, terminated, continued_as_new or "
+        "timed_out."
+    )
+    started_at: datetime
+    closed_at: datetime | None
+    seconds: float | None = Field(description="How long it ran (null while running).")
+
+
+class JobRuns(BaseModel):
+    """The latest runs of the background jobs, newest first."""
+
+    via: Literal["temporal", "in_process"] = Field(
+        description="temporal: listed by the Temporal client of this API process; "
+        "in_process: this process has none, and in-process jobs keep no history (their "
+        "log lines and metrics tell)."
+    )
+    runs: list[JobRun]
+    last_sync: JobRun | None = Field(description="The latest sync run among them.")
+
+
 # --- analytics ---------------------------------------------------------------------------
 
 # An RFC 3339 date-time (JSON Schema's `date-time`) in the years 1971-2200, without the leap

@@ -112,3 +112,37 @@ RESUME_EXAMPLES: dict[str, Any] = {
     "priority": {"summary": "The priority threshold", "value": {"priority": True}},
     "all": {"summary": "Every pause", "value": {"all": True}},
 }
+TIMELINE_EXAMPLE = {
+    "minutes": 2,
+    "since": "2026-11-23T08:58:00Z",
+    "per_minute": [
+        {"minute": "2026-11-23T08:58:00Z", "fired": 120, "failed": 0, "skipped": 0},
+        {"minute": "2026-11-23T08:59:00Z", "fired": 131, "failed": 2, "skipped": 1},
+        {"minute": "2026-11-23T09:00:00Z", "fired": 17, "failed": 0, "skipped": 0},
+    ],
+}
+_SYNC_RUN = {
+    "job": "sync",
+    "workflow_id": "schedules-sync-run-2026-11-23T09:00:00Z",
+    "run_id": "0193a1c2-7b9e-7c55-9d1e-4f6d2b8a9e01",
+    "status": "completed",
+    "started_at": "2026-11-23T09:00:00.012Z",
+    "closed_at": "2026-11-23T09:00:00.841Z",
+    "seconds": 0.829,
+}
+JOB_RUNS_EXAMPLE = {
+    "via": "temporal",
+    "runs": [
+        _SYNC_RUN,
+        {
+            "job": "recovery",
+            "workflow_id": "schedules-recovery-run-2026-11-23T08:59:00Z",
+            "run_id": "0193a1c1-91d0-7a3b-8c3e-2b1d4e5f6a70",
+            "status": "completed",
+            "started_at": "2026-11-23T08:59:00.010Z",
+            "closed_at": "2026-11-23T08:59:00.133Z",
+            "seconds": 0.123,
+        },
+    ],
+    "last_sync": _SYNC_RUN,
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scheduler.cold.clickhouse import ClickHouse
@@ -90,6 +90,23 @@ class PerformanceMetrics:
     hourly: list[HourlyFigures]
 
 
+@dataclass(frozen=True, slots=True)
+class MinuteFigures:
+    minute: datetime
+    fired: int
+    failed: int  # error or timeout
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Outcomes per minute, oldest first, every minute of the window present."""
+
+    minutes: int
+    since: datetime
+    per_minute: list[MinuteFigures]
+
+
 class ScheduleAnalyticsService:
     def __init__(self, ch: ClickHouse) -> None:
         self.cold = ColdStore(ch)
@@ -106,6 +123,24 @@ class ScheduleAnalyticsService:
                 for r in failures
             ],
         )
+
+    async def get_timeline(self, minutes: int = 60, *, now: datetime | None = None) -> Timeline:
+        """Fired, failed and skipped in each of the last `minutes` whole minutes and the
+        current one (zeros where nothing happened)."""
+        rows = await self.cold.per_minute(minutes)
+        counted = {r["minute"].replace(tzinfo=UTC): r for r in rows}
+        current = _utc(now or datetime.now(UTC)).replace(second=0, microsecond=0)
+        since = current - timedelta(minutes=minutes)
+        per_minute = []
+        for i in range(minutes + 1):
+            at = since + timedelta(minutes=i)
+            r = counted.get(at, {})
+            per_minute.append(
+                MinuteFigures(
+                    at, int(r.get("fired", 0)), int(r.get("failed", 0)), int(r.get("skipped", 0))
+                )
+            )
+        return Timeline(minutes=minutes, since=since, per_minute=per_minute)
 
     async def get_performance_metrics(
         self,

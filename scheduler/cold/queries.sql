@@ -226,6 +226,18 @@ SELECT $result_figures, now64(6) - toIntervalHour({hours:UInt32}) AS since
 FROM schedule_execution_results
 WHERE executed_at >= now64(6) - toIntervalHour({hours:UInt32})
 
+-- name: per_minute
+-- Outcomes per minute of the last {minutes} minutes (the console's chart); minutes
+-- without any are absent.
+SELECT toStartOfMinute(executed_at) AS minute,
+    countIf(status = 'success') AS fired,
+    countIf(status IN ('error', 'timeout')) AS failed,
+    countIf(status = 'skipped') AS skipped
+FROM schedule_execution_results
+WHERE executed_at >= now64(6) - toIntervalMinute({minutes:UInt32})
+GROUP BY minute
+ORDER BY minute
+
 -- name: failing_most
 -- The {top} entity types and actions with the most failures in the last {hours} hours.
 SELECT entity_type, action, count() AS n, argMax(error_message, executed_at) AS last

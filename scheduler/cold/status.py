@@ -29,6 +29,7 @@ from scheduler.cold.records import LIVE, Schedule, Status, Tier, micros
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ServiceUnavailable
 from scheduler.hot.store import HotStore
+from scheduler.models import Event
 
 SCHEDULED = "scheduled"  # Status.TRANSFERRED, as callers read it
 
@@ -139,3 +140,24 @@ def _latest(rows: list[Schedule]) -> list[Schedule]:
         if r.key not in best or r.version >= best[r.key].version:
             best[r.key] = r
     return list(best.values())
+
+
+async def stored_event(
+    cold: ColdStore | None,
+    hot: HotStore,
+    schedule_id: str,
+    journal: JournalWriter | None = None,
+) -> Event | None:
+    """The event as stored (body, headers): Redis's copy while it holds it, else the row
+    schedule_status reads (ClickHouse keeps finished events until the cleanup)."""
+    found = await hot.get(schedule_id)
+    if found is not None:
+        return found[1]
+    rows = [] if cold is None else await cold.find([schedule_id])
+    if journal is not None:
+        buffered = [Schedule.from_row(r) for r in journal.buffered_versions(schedule_id)]
+        rows = _latest(rows + buffered)
+    if not rows:
+        return None
+    live = [r for r in rows if r.status in LIVE]
+    return max(live or rows, key=lambda r: r.updated_us).event

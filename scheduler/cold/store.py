@@ -231,6 +231,11 @@ class ColdStore:
         failures = await self.ch.query(QUERIES["failing_most"], params)
         return rows[0], failures
 
+    async def per_minute(self, minutes: int) -> list[dict[str, Any]]:
+        """Fired, failed and skipped per minute of the last `minutes` minutes (`minute`:
+        naive UTC); minutes without outcomes are absent."""
+        return await self.ch.query(QUERIES["per_minute"], {"minutes": minutes})
+
     async def performance(
         self,
         start: datetime,
