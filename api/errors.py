@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Problem(BaseModel):
-    """The body of every error but 422 (401, 404, 409, 413, 503)."""
+    """The body of every error but 422 (401, 403, 404, 409, 413, 503)."""
 
     detail: str = Field(examples=["no schedule 'reminder-123'"])
 
@@ -58,6 +58,18 @@ ERRORS: dict[int, dict[str, Any]] = {
         "missing or wrong.",
         "content": {"application/json": {"example": {"detail": "missing or wrong bearer token"}}},
     },
+    403: {
+        "model": Problem,
+        "description": "Sent with the console's session cookie (no Authorization header) but "
+        "without the session's CSRF token in `X-CSRF-Token`.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "detail": "a console session needs its CSRF token in the X-CSRF-Token header"
+                }
+            }
+        },
+    },
     413: {
         "model": Problem,
         "description": "The request body is larger than SCHEDULES_API_MAX_REQUEST_BYTES.",
@@ -81,7 +93,10 @@ ERRORS: dict[int, dict[str, Any]] = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error codes (401, 413, 503), with body and meaning."""
+    """OpenAPI `responses` for these error codes (401, 413, 503), with body and meaning;
+    401 brings 403 (the console session's CSRF check) with it."""
+    if 401 in codes:
+        codes = (*codes, 403)
     return {code: copy.deepcopy(ERRORS[code]) for code in codes}
 
 

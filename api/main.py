@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api import docs, errors
+from api.console import pages as console
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
 from api.routes import events, listing, monitoring, ratelimits, recurring, schedules
@@ -68,6 +69,7 @@ def create_app(
     app.include_router(recurring.router)
     app.include_router(events.router)
     docs.install(app)
+    console.install(app)
     _document_limits(app, settings)
     return app
 

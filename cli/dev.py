@@ -85,6 +85,8 @@ def _run(settings: Settings, stack: EmbeddedStack, endpoint: HttpShim | None) ->
         update["clickhouse_shim_port"] = 0
     if "kafka" in stack.processes and settings.kafka_idempotent_producer is None:
         update["kafka_idempotent_producer"] = False  # Tansu rejects InitProducerId
+    if "temporal" in stack.processes and settings.temporal_ui_url is None:
+        update["temporal_ui_url"] = f"http://127.0.0.1:{settings.dev_temporal_ui_port}"
     dev_settings = settings.model_copy(update=update)
     if "temporal" in stack.processes:
         log.info("Temporal UI: http://127.0.0.1:%d", settings.dev_temporal_ui_port)

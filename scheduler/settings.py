@@ -320,7 +320,13 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("SCHEDULES_API_TOKEN"),
         description="When set, mutating HTTP endpoints need `Authorization: Bearer <token>` "
-        "(health and metrics stay open).",
+        "(health and metrics stay open), and the console at /ui asks for it once.",
+    )
+    temporal_ui_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SCHEDULES_TEMPORAL_UI_URL"),
+        description="Address of the Temporal web UI, for the console's links to the job runs "
+        "(e.g. http://temporal-ui:8080); unset = no links (`dev` sets its own UI's).",
     )
     api_max_batch: int = Field(
         1000,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devstack.http_shim import HttpShim
@@ -297,6 +298,10 @@ async def test_serve_fires_an_event_and_answers_its_health_check(
             assert proc.poll() is None and time.monotonic() < deadline, health.stderr
             await asyncio.sleep(0.2)
         assert health.stdout.startswith(f"healthy: http://127.0.0.1:{api_port}/api/v1/")
+        # The console's files are in the wheel: the installed API serves them.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as http:
+            for path in ("/ui", "/ui/assets/console.js", "/ui/assets/console.css"):
+                assert (await http.get(path)).status_code == 200, path
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
