@@ -1,0 +1,365 @@
+"""The console in headless Chromium (Debian's, driven by Playwright) against a real
+`serve --role api --role executor` on the session's Redis, Kafka and ClickHouse (through
+the HTTP shim), with SCHEDULES_API_TOKEN set: every request outside the API's own
+address is refused and recorded, console errors are collected, and a screenshot of each
+page is saved under build/console-screenshots/ (docs/console-*.png are copies)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from conftest import eventually, role_process
+from temporalio.client import Client
+
+from devstack.http_shim import HttpShim
+from scheduler.cold.clickhouse import ClickHouse
+from scheduler.settings import Settings
+from tests.api.test_docs import browser_or_skip
+from tests.orchestration.conftest import delete_schedules
+
+TOKEN = "console-s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+S = "/api/v1/schedules"
+MON = f"{S}/monitoring"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "console-screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Belt and braces: no name resolves, so nothing could leave the host even if a request
+    # escaped the route below.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+@dataclass
+class Console:
+    base: str
+    http: httpx.AsyncClient  # the API with the bearer token, for set-up and checks
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, clickhouse_url: str, database: str, log: Path, *roles: str, **env: str
+) -> AsyncIterator[Console]:
+    """A real `serve --role api --role executor [--role ...]` with the token, the cold tier
+    through `clickhouse_url`, and links to a Temporal UI."""
+    from devstack.services import free_port
+
+    port = free_port()
+    proc = role_process(
+        settings,
+        ["api", "executor", *roles],
+        stderr=log.open("wb"),
+        SCHEDULES_API_HOST="127.0.0.1",
+        SCHEDULES_API_PORT=str(port),
+        SCHEDULES_API_TOKEN=TOKEN,
+        SCHEDULES_METRICS_PORT="0",
+        SCHEDULES_COLD_TIER_ENABLED="true",
+        CLICKHOUSE_URL=f"{clickhouse_url}/{database}",
+        SCHEDULES_CLICKHOUSE_DATABASE=database,
+        SCHEDULES_ANALYTICS_FLUSH_INTERVAL="0.2",
+        SCHEDULES_REDIS_PROCESSING_INTERVAL="0.5",
+        # Links only: the test checks them, the browser never follows them.
+        SCHEDULES_TEMPORAL_UI_URL="http://127.0.0.1:8233",
+        **env,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def logged() -> str:
+        return log.read_text()
+
+    async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=30) as http:
+
+        async def up() -> bool:
+            assert proc.poll() is None, logged()
+            try:
+                return (await http.get(f"{MON}/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            assert await eventually(up, timeout=30), logged()
+            yield Console(base, http)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 30)
+
+
+@pytest.fixture
+async def console(
+    settings: Settings, shim: HttpShim, cold_db: ClickHouse, tmp_path: Path
+) -> AsyncIterator[Console]:
+    async with serving(settings, shim.url, cold_db.database, tmp_path / "serve.log") as c:
+        yield c
+
+
+@pytest.fixture
+async def console_with_worker(
+    orch_settings: Settings, client: Client, shim: HttpShim, tmp_path: Path
+) -> AsyncIterator[Console]:
+    """The same with the Temporal worker in the process (as `make dev`): the jobs run as
+    workflows, which the overview lists. No job schedule before or after (the worker
+    makes them)."""
+    s = orch_settings
+    await delete_schedules(client)
+    async with serving(
+        s,
+        shim.url,
+        str(s.clickhouse_database),
+        tmp_path / "serve.log",
+        "worker",
+        TEMPORAL_ADDRESS=s.temporal_address,
+        SCHEDULES_TEMPORAL_TASK_QUEUE=s.temporal_task_queue,
+        SCHEDULES_CLICKHOUSE_SYNC_INTERVAL="3600",
+        SCHEDULES_DEV_DIR=str(tmp_path / "dev"),
+    ) as c:
+        yield c
+    await delete_schedules(client)
+
+
+@dataclass
+class Browser:
+    page: Any  # playwright.async_api.Page
+    base: str
+    errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    async def open(self, hash_route: str, ready: str) -> None:
+        """Go to /ui#<route> and wait for `ready` (a selector) to be shown."""
+        await self.page.goto(f"{self.base}/ui#{hash_route}", wait_until="load")
+        await self.page.wait_for_selector(ready, timeout=15_000)
+
+    async def login(self) -> None:
+        await self.page.goto(f"{self.base}/ui", wait_until="load")
+        assert urlsplit(self.page.url).path == "/ui/login"
+        await self.page.fill("#token", TOKEN)
+        await self.page.click("button[type=submit]")
+        await self.page.wait_for_selector("#health-cards", timeout=15_000)
+
+    async def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    async def text(self, selector: str) -> str:
+        return str(await self.page.locator(selector).inner_text())
+
+
+@asynccontextmanager
+async def chromium(base: str) -> AsyncIterator[Browser]:
+    executable = browser_or_skip()
+    from playwright.async_api import ConsoleMessage, Route, async_playwright
+
+    allowed = urlsplit(base).netloc
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 860})
+            b = Browser(page, base)
+
+            async def only_the_api(route: Route) -> None:
+                url = route.request.url
+                if urlsplit(url).netloc == allowed or url.startswith(("data:", "blob:")):
+                    await route.continue_()
+                else:
+                    b.refused.append(url)
+                    await route.abort("internetdisconnected")
+
+            def on_console(message: ConsoleMessage) -> None:
+                if message.type == "error":
+                    b.errors.append(message.text)
+
+            page.on("pageerror", lambda exc: b.errors.append(str(exc)))
+            page.on("console", on_console)
+            await page.route("**/*", only_the_api)
+            yield b
+        finally:
+            await browser.close()
+
+
+async def schedule(http: httpx.AsyncClient, **event: Any) -> str:
+    r = await http.post(S, json={"topic": "console.t", "body": "hello", **event})
+    assert r.status_code == 201, r.text
+    return str(r.json()["schedule_id"])
+
+
+async def status_of(http: httpx.AsyncClient, schedule_id: str) -> dict[str, Any]:
+    r = await http.get(f"{S}/{schedule_id}")
+    assert r.status_code == 200, r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+async def reaches(http: httpx.AsyncClient, schedule_id: str, status: str) -> bool:
+    async def check() -> bool:
+        return (await status_of(http, schedule_id))["status"] == status
+
+    return bool(await eventually(check, timeout=20, interval=0.2))
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+async def test_every_page_loads_with_no_error_and_nothing_leaving_localhost(
+    console_with_worker: Console,
+) -> None:
+    console = console_with_worker
+    assert (await console.http.post(f"{MON}/sync")).json()["via"] == "temporal"
+    fired = [await schedule(console.http, delay_seconds=0, schedule_id=f"o-{i}") for i in range(3)]
+    waiting = await schedule(
+        console.http,
+        delay_seconds=3600,
+        schedule_id="invoice-42",
+        body={"invoice": 42, "amount": "12.50"},
+        headers={"source": "billing", "content-type": "application/json"},
+        entity_type="invoice",
+        action="remind",
+        priority=5,
+    )
+    for sid in fired:
+        assert await reaches(console.http, sid, "executed")
+    await console.http.post(f"{MON}/pause", json={"topic": "reports", "reason": "maintenance"})
+
+    async with chromium(console.base) as b:
+        await b.login()
+
+        # The chart shows the events that fired, once the journal writer has flushed them.
+        async def charted() -> bool:
+            await b.open("/", "#health-cards")
+            return await b.page.locator("#timeline rect.fired").count() > 0
+
+        assert await eventually(charted, timeout=20, interval=1.0)
+        assert "Last sync: completed" in await b.text("#last-sync")
+        assert await b.page.locator("#jobs a[href*='/workflows/schedules-sync-manual/']").count()
+        assert "Topic reports" in await b.text("#pauses-summary")
+        links = b.page.locator("a[href^='http://127.0.0.1:8233/namespaces/default/']")
+        assert await links.count() >= 3  # the workflow runs, the Schedules, the last sync
+        await b.screenshot("overview")
+
+        await b.open("/schedules", "#lookup")
+        await b.screenshot("schedules")
+        await b.page.fill("#lookup input[name=id]", waiting)
+        await b.page.click("#lookup button")
+        await b.page.wait_for_selector("#schedule-id")
+        assert await b.text("#schedule-id") == waiting
+        assert "scheduled" in await b.text("#schedule-status")
+        assert '"invoice": 42' in await b.text("#body")
+        assert "billing" in await b.text("#headers")
+        await b.screenshot("schedule")
+
+        await b.open("/pauses", "#active-pauses")
+        assert "maintenance" in await b.text("#active-pauses")
+        await b.screenshot("pauses")
+
+        assert b.errors == []
+    assert b.refused == []
+
+
+async def test_the_token_gate_holds(console: Console) -> None:
+    sid = await schedule(console.http, delay_seconds=3600, body="secret body")
+    async with chromium(console.base) as b:
+        # Not signed in: the page is the login form, and the API's protected reads and
+        # writes refuse the browser.
+        await b.page.goto(f"{console.base}/ui#/schedules/{sid}", wait_until="load")
+        assert urlsplit(b.page.url).path == "/ui/login"
+        assert "secret body" not in await b.page.content()
+        await b.screenshot("login")
+        probe = """async ([path, method]) => {
+            const r = await fetch(path, {method, headers: {"Content-Type": "application/json"},
+                body: method === "POST" ? JSON.stringify({all: true}) : undefined});
+            return r.status;
+        }"""
+        assert await b.page.evaluate(probe, [f"{S}/{sid}/event", "GET"]) == 401
+        assert await b.page.evaluate(probe, ["/ui/session", "GET"]) == 401
+        assert await b.page.evaluate(probe, [f"{MON}/pause", "POST"]) == 401
+
+        await b.page.fill("#token", "wrong")
+        await b.page.click("button[type=submit]")
+        await b.page.wait_for_selector("p.error")
+        assert "Wrong token" in await b.text("p.error")
+
+        await b.login()
+        # Signed in: reads work; a write without the CSRF header is refused, with it accepted.
+        assert await b.page.evaluate(probe, [f"{S}/{sid}/event", "GET"]) == 200
+        assert await b.page.evaluate(probe, [f"{MON}/pause", "POST"]) == 403
+        assert (await console.http.get(f"{MON}/stats")).json()["paused"]["active"] is False
+        cookies = await b.page.context.cookies()
+        (session,) = [c for c in cookies if c["name"] == "schedules_console"]
+        assert session["httpOnly"] is True and session["sameSite"] == "Strict"
+        assert await b.page.evaluate("document.cookie") == ""  # not readable by scripts
+    assert b.refused == []
+
+
+async def test_cancel_from_the_schedule_page(console: Console) -> None:
+    sid = await schedule(console.http, delay_seconds=3600)
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open("/schedules", "#lookup")
+        await b.page.fill("#lookup input[name=id]", sid)
+        await b.page.click("#lookup button")
+        await b.page.wait_for_selector("#cancel")
+        await b.page.click("#cancel")
+        await b.page.click("#confirm-cancel")
+        await b.page.wait_for_selector("#flash .msg")
+        assert "Cancelled" in await b.text("#flash")
+        assert "cancelled" in await b.text("#schedule-status")
+        assert await b.page.locator("#cancel").count() == 0
+        assert b.errors == []
+    assert (await status_of(console.http, sid))["status"] == "cancelled"
+
+
+async def test_a_pause_set_in_the_console_holds_a_due_event_until_resume(
+    console: Console,
+) -> None:
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open("/pauses", "#pause-topic")
+        await b.page.fill("#pause-topic input[name=topic]", "console.held")
+        await b.page.fill("#pause-topic input[name=reason]", "downstream outage")
+        await b.page.click("#pause-topic button")
+        await b.page.wait_for_selector("#active-pauses")
+        assert "console.held" in await b.text("#active-pauses")
+
+        sid = await schedule(console.http, topic="console.held", delay_seconds=0)
+
+        async def held() -> bool:
+            return (await status_of(console.http, sid)).get("hot_state") == "held"
+
+        assert await eventually(held, timeout=20, interval=0.2)
+        await b.open(f"/schedules/{sid}", "#schedule-status")
+        assert "held" in await b.text("#schedule-status")
+
+        await b.open("/pauses", "#active-pauses")
+        await b.page.click("#active-pauses button")
+        await b.page.wait_for_selector("#no-pauses")
+        assert await reaches(console.http, sid, "executed")
+        assert b.errors == []
+
+
+async def test_an_event_body_with_markup_is_shown_as_text(console: Console) -> None:
+    body = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"><b>bold</b>'
+    sid = await schedule(console.http, delay_seconds=3600, body=body, headers={"x": "<i>h</i>"})
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open(f"/schedules/{sid}", "#body")
+        assert await b.page.locator("#body").text_content() == body
+        assert await b.page.locator("#body *").count() == 0  # text only, no elements
+        assert await b.page.locator("#headers i").count() == 0
+        assert "<i>h</i>" in await b.text("#headers")
+        assert await b.page.evaluate("window.pwned") is None
+        assert b.errors == []
+    assert b.refused == []
