@@ -30,6 +30,16 @@ from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
 from scheduler.cold.operations import ColdOperations
 from scheduler.cold.status import ScheduleStatus, schedule_status, stored_event
+from scheduler.deadletters.model import (
+    DEFAULT_LIMIT,
+    Mode,
+    Page,
+    Query,
+    Reason,
+    ReplayResult,
+    Source,
+)
+from scheduler.deadletters.operations import DeadLetters, Replay
 from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
@@ -383,6 +393,53 @@ class SchedulerService:
         """Every limit in force, and the due events waiting for one, per topic."""
         return await self._limits().state()
 
+    # --- dead letters ---------------------------------------------------------------------
+
+    def _dead_letters(self) -> DeadLetters:
+        hot, router = self._require()
+        return DeadLetters(self.settings, hot, self.runtime.cold, router, self.store_events)
+
+    async def list_dead_letters(
+        self,
+        *,
+        reason: Reason | str | None = None,
+        topic: str | None = None,
+        source: Source | str = Source.ALL,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Dead letters (the dead-letter topic, read within a bound, and the cold tier's
+        error rows), newest first; each item's `id` selects it for replay_dead_letters."""
+        return await self._dead_letters().listing(
+            _query(reason, topic, source, since, until, limit)
+        )
+
+    async def replay_dead_letters(
+        self,
+        ids: Sequence[str] | None = None,
+        *,
+        reason: Reason | str | None = None,
+        topic: str | None = None,
+        source: Source | str = Source.ALL,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        mode: Mode | str = Mode.SAME_ID,
+        dry_run: bool = False,
+    ) -> ReplayResult:
+        """Schedule dead letters again: those `ids` name, else (at most `limit`) those the
+        filters match. A dead letter is replayed once however often this is called; one
+        that cannot be (an invalid envelope) is reported with the reason."""
+        return await self._dead_letters().replay(
+            Replay(
+                ids=None if ids is None else tuple(ids),
+                query=_query(reason, topic, source, since, until, limit),
+                mode=Mode(mode),
+                dry_run=dry_run,
+            )
+        )
+
     async def get_stats(self) -> dict[str, Any]:
         """Queue depths of both tiers, in flight, paused, and this process's roles
         (scheduler.stats.collect says which fields when)."""
@@ -392,3 +449,21 @@ class SchedulerService:
 
 def _recurring_request(definition: RecurringRequest | dict[str, Any]) -> RecurringRequest:
     return definition if isinstance(definition, RecurringRequest) else parse_recurring(definition)
+
+
+def _query(
+    reason: Reason | str | None,
+    topic: str | None,
+    source: Source | str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> Query:
+    return Query(
+        reason=None if reason is None else Reason(reason),
+        topic=topic,
+        source=Source(source),
+        since=since,
+        until=until,
+        limit=limit,
+    )

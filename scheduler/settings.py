@@ -359,6 +359,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_DEAD_LETTER_TOPIC_NAME"),
         description="Topic for invalid envelopes and undeliverable events (reason in headers).",
     )
+    dead_letter_scan_limit: int = Field(
+        10_000,
+        validation_alias=AliasChoices("SCHEDULES_DEAD_LETTER_SCAN_LIMIT"),
+        ge=1,
+        le=1_000_000,
+        description="Most dead-letter topic messages one listing or replay by filter reads "
+        "(the newest of its time window).",
+    )
     consumer_group: str = Field(
         "hybrid-scheduler",
         validation_alias=AliasChoices("KAFKA_CONSUMER_GROUP"),

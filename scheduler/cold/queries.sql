@@ -63,6 +63,23 @@ WHERE schedule_id IN {ids:Array(String)}
 ORDER BY scheduled_at, schedule_id
 LIMIT {limit:UInt64}
 
+-- name: dead_lettered
+-- The schedules that ended dead-lettered ('error'), last changed in [{since}, {until}],
+-- of one topic and one reason (the error's first word) where those are not NULL, the
+-- newest first. An event fires after its time, so scheduled_at <= {until} too, which
+-- lets the sorting key skip the parts scheduled later.
+SELECT $schedule_columns
+FROM event_schedules
+WHERE status = 'error'
+    AND updated_at BETWEEN fromUnixTimestamp64Micro({since:Int64}, 'UTC')
+        AND fromUnixTimestamp64Micro({until:Int64}, 'UTC')
+    AND scheduled_at <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')
+    AND ({topic:Nullable(String)} IS NULL OR topic = {topic:Nullable(String)})
+    AND ({reason:Nullable(String)} IS NULL
+        OR startsWith(ifNull(error, ''), concat({reason:Nullable(String)}, ':')))
+ORDER BY updated_at DESC, schedule_id
+LIMIT {limit:UInt64}
+
 -- name: cancelled_between
 -- The keys of the cancelled schedules in a scheduled_at range.
 SELECT toUnixTimestamp64Micro(scheduled_at), schedule_id

@@ -153,6 +153,19 @@ class ColdStore:
         rows = await self.ch.query_rows(QUERIES["list_counts"], where)
         return {str(st): int(n) for st, n in rows.rows}
 
+    async def dead_lettered(
+        self,
+        since_us: int,
+        until_us: int,
+        limit: int,
+        *,
+        topic: str | None = None,
+        reason: str | None = None,
+    ) -> list[Schedule]:
+        """Schedules that ended in 'error' between these times, newest first."""
+        params = {"since": since_us, "until": until_us, "topic": topic, "reason": reason}
+        return await self._schedules("dead_lettered", params, limit)
+
     async def cancelled(self, schedules: Sequence[Schedule]) -> set[tuple[int, str]]:
         """The keys of these schedules that are cancelled now. The sync and the rebuild
         call this on batches that are contiguous in scheduled_at: one key range is read,

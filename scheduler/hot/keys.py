@@ -150,6 +150,13 @@ class Keys:
         return self._k(":recurring:lock:")
 
     @property
+    def replayed_prefix(self) -> str:
+        """Prefix of the STRING keys `...:replayed:<dead letter>`: the schedule_id a dead
+        letter was replayed as (with a TTL), so that replaying it again schedules
+        nothing (scheduler.deadletters)."""
+        return self._k(":replayed:")
+
+    @property
     def script_keys(self) -> list[str]:
         """The KEYS every hot-tier Lua script takes, in this order."""
         return [

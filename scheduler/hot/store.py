@@ -40,6 +40,7 @@ REAP_LIMIT = 1000
 CLAIM_MAX = 5000
 MAX_SKIP = 1000
 SCAN_COUNT = 1000  # entries per HSCAN/ZSCAN step of the orphan sweep
+REPLAYING = b"\x00replaying"  # a dead letter's replay under way (never a schedule_id)
 
 
 class CancelResult(enum.StrEnum):
@@ -403,6 +404,43 @@ class HotStore:
         flag = 1 if only_when_unpaused else 0
         unhold = self.script("unhold", k.script_keys, [k.level_prefix, limit, flag])
         return int((await self.write(unhold))[0])
+
+    # --- replays of dead letters (scheduler.deadletters) ---------------------------------
+
+    async def replayed(self, replay_keys: Sequence[str]) -> dict[str, str]:
+        """The schedule_id each of these dead letters was replayed as, if it was."""
+        if not replay_keys:
+            return {}
+        prefix = self.keys.replayed_prefix
+        values = await self.redis.mget([prefix + k for k in replay_keys])
+        return {
+            k: _text(v)
+            for k, v in zip(replay_keys, values, strict=True)
+            if v is not None and v != REPLAYING
+        }
+
+    async def begin_replays(self, replay_keys: Sequence[str], ttl: float) -> list[bool]:
+        """Mark these dead letters as being replayed (SET NX, with a short TTL so that a
+        caller that dies does not block them for long); True for each that was free."""
+        prefix = self.keys.replayed_prefix
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for k in replay_keys:
+                pipe.set(prefix + k, REPLAYING, nx=True, px=max(1, round(ttl * 1000)))
+            return [bool(r) for r in await pipe.execute()]
+
+    async def end_replays(self, done: dict[str, str | None], ttl: float) -> None:
+        """Record each replay's schedule_id for `ttl` seconds, or (None: nothing was
+        scheduled) free the dead letter again."""
+        if not done:
+            return
+        prefix = self.keys.replayed_prefix
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for k, schedule_id in done.items():
+                if schedule_id is None:
+                    pipe.delete(prefix + k)
+                else:
+                    pipe.set(prefix + k, schedule_id, px=max(1, round(ttl * 1000)))
+            await pipe.execute()
 
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""

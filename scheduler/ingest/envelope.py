@@ -27,9 +27,12 @@ _MAX_CLOCK_SKEW = 3600.0
 
 
 def message_schedule_id(rec: ConsumerRecord[bytes, bytes]) -> str:
-    digest = hashlib.blake2b(
-        f"{rec.topic}/{rec.partition}/{rec.offset}".encode(), digest_size=12
-    ).hexdigest()
+    return schedule_id_of_message(rec.topic, rec.partition, rec.offset)
+
+
+def schedule_id_of_message(topic: str, partition: int, offset: int) -> str:
+    """The schedule_id of an envelope without one: the same for the same message."""
+    digest = hashlib.blake2b(f"{topic}/{partition}/{offset}".encode(), digest_size=12).hexdigest()
     return f"k-{digest}"
 
 
