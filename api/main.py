@@ -17,7 +17,7 @@ from api import docs, errors
 from api.console import pages as console
 from api.limits import BodySizeLimit
 from api.observe import RequestMetrics
-from api.routes import events, listing, monitoring, ratelimits, recurring, schedules
+from api.routes import deadletters, events, listing, monitoring, ratelimits, recurring, schedules
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
 
@@ -68,6 +68,7 @@ def create_app(
     app.include_router(ratelimits.router)
     app.include_router(recurring.router)
     app.include_router(events.router)
+    app.include_router(deadletters.router)
     docs.install(app)
     console.install(app)
     _document_limits(app, settings)

@@ -16,6 +16,7 @@ hybrid-scheduler pause|resume --all|--topic T|--priority-below N (resume: --prio
 hybrid-scheduler limits list | set TOPIC N [--burst B] | clear TOPIC   per-topic rate limits
 hybrid-scheduler sync | cleanup          the manual operations
 hybrid-scheduler tail TOPIC              watch events arrive, with headers and lateness
+hybrid-scheduler dead-letters list|replay [ID ...] [--dry-run]   dead letters, and replaying them
 hybrid-scheduler maintenance optimize|check   OPTIMIZE TABLE ... FINAL / CHECK TABLE
 """
 

@@ -25,7 +25,7 @@ class ScrapedGauge:
 EVENTS_SCHEDULED = Counter(
     "schedules_events_scheduled_total",
     "Events accepted for scheduling.",
-    ["source", "tier"],  # source: python|http|kafka; tier: hot|cold
+    ["source", "tier"],  # source: python|http|kafka|replay; tier: hot|cold
 )
 EVENTS_REJECTED = Counter(
     "schedules_events_rejected_total", "Events refused as invalid.", ["source"]

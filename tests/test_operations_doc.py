@@ -39,7 +39,8 @@ KNOWN = {
     "tail": "the log file",
 }
 CLI_COMMANDS = {
-    "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql"
+    "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql",
+    "dead-letters",
 }  # fmt: skip
 SYSTEMD_ONLY = {"systemctl", "journalctl"}  # run on a systemd host only; units verified
 FOLLOW = ("tail -f", "redis-cli monitor")  # run until stopped: given a few seconds here

@@ -1,5 +1,5 @@
 """The operator commands: `stats`, `status`, `cancel`, `pause`, `resume`, `limits`,
-`sync`, `cleanup` talk to a running product through its HTTP API (`--url`, else
+`sync`, `cleanup`, `dead-letters` talk to a running product through its HTTP API (`--url`, else
 SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else SCHEDULES_API_TOKEN, sent
 as a bearer token), so they work against `make dev` and a deployed API alike. `tail`
 reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and `maintenance` talks to ClickHouse
@@ -26,9 +26,20 @@ COMMANDS = frozenset(
         "cleanup",
         "tail",
         "maintenance",
+        "dead-letters",
     }
 )
 DEFAULT_URL = "http://127.0.0.1:8000"
+# What dead letters can be filtered by (scheduler.deadletters.model, not imported here).
+REASONS = (
+    "invalid",
+    "beyond_horizon",
+    "internal",
+    "permanent_error",
+    "retries_exhausted",
+    "unreadable_payload",
+    "unknown",
+)
 # What `maintenance` may touch (scheduler.cold.upkeep.TABLES, not imported here).
 TABLES = ("event_schedules_log", "schedule_execution_results", "schedule_performance_metrics")
 
@@ -127,6 +138,8 @@ def add_commands(sub: Any) -> None:
         "--body-chars", type=int, default=200, metavar="N", help="longest body shown (200)"
     )
 
+    _dead_letters(sub)
+
     maintenance = sub.add_parser(
         "maintenance",
         help="the runbook's ClickHouse maintenance: OPTIMIZE TABLE ... FINAL, CHECK TABLE",
@@ -142,6 +155,41 @@ def add_commands(sub: Any) -> None:
     )
 
 
+def _dead_letters(sub: Any) -> None:
+    dead = sub.add_parser(
+        "dead-letters", help="list dead-lettered events and envelopes, and replay them"
+    )
+    actions = dead.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the newest dead letters first, with their ids")
+    replay = actions.add_parser(
+        "replay",
+        help="schedule dead letters again: by id, or those the filters match (at most "
+        "--limit); each is replayed once however often asked",
+    )
+    replay.add_argument("ids", nargs="*", metavar="ID", help="ids as `dead-letters list` shows")
+    replay.add_argument(
+        "--new-ids",
+        dest="mode",
+        action="store_const",
+        const="new_id",
+        default="same_id",
+        help="as new events with new ids (default: new attempts of the same schedule_ids)",
+    )
+    replay.add_argument("--dry-run", action="store_true", help="only show what would be replayed")
+    for parser in (listing, replay):
+        parser.add_argument("--reason", choices=REASONS)
+        parser.add_argument("--topic", help="the events' target topic")
+        parser.add_argument(
+            "--source", choices=("all", "topic", "cold"), help="where to look (default: all)"
+        )
+        parser.add_argument(
+            "--since", metavar="ISO", help="dead-lettered at or after, e.g. 2026-11-23T09:00:00Z"
+        )
+        parser.add_argument("--until", metavar="ISO", help="dead-lettered at or before")
+        parser.add_argument("--limit", type=int, metavar="N", help="at most N (default 100)")
+        _api_options(parser, 30.0)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an operator command; the exit code."""
     try:
@@ -153,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
             from cli.ops.maintenance import cmd_maintenance
 
             return cmd_maintenance(args)
+        if args.command == "dead-letters":
+            from cli.ops.deadletters import cmd_dead_letters
+
+            return cmd_dead_letters(args)
         from cli.ops.commands import cmd_api
 
         return cmd_api(args)

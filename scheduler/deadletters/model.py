@@ -82,9 +82,12 @@ class Query:
 
 @dataclass(slots=True)
 class DeadLetter:
-    """One dead-lettered message or event."""
+    """One dead-lettered message or event. Every field is in every answer (null when
+    unknown); /openapi.json requires only those that are never null."""
 
-    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=True)
+    # Its own (a nested dataclass would take its container's): FastAPI leaves null out of
+    # the documented examples, so a field that may be null is not required there.
+    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=False)
 
     id: Annotated[
         str,
@@ -96,18 +99,20 @@ class DeadLetter:
     sources: Annotated[
         list[Source], Field(description="Where it was found: `topic`, `cold`, or both.")
     ]
-    stage: Annotated[
-        Stage | None,
-        Field(description="ingest (an envelope refused) or publish (an event not delivered)."),
-    ]
     reason: Reason
-    error: Annotated[str | None, Field(description="What went wrong, as recorded.")]
     dead_lettered_at: Annotated[
         datetime,
         Field(description="The dead-letter message's timestamp, else the error row's time."),
     ]
-    topic: Annotated[str | None, Field(description="The event's target topic, when known.")]
-    schedule_id: Annotated[str | None, Field(description="The event's schedule_id, when known.")]
+    stage: Annotated[
+        Stage | None,
+        Field(description="ingest (an envelope refused) or publish (an event not delivered)."),
+    ] = None
+    error: Annotated[str | None, Field(description="What went wrong, as recorded.")] = None
+    topic: Annotated[str | None, Field(description="The event's target topic, when known.")] = None
+    schedule_id: Annotated[
+        str | None, Field(description="The event's schedule_id, when known.")
+    ] = None
     scheduled_at: datetime | None = None
     entity_type: str | None = None
     action: str | None = None
@@ -152,7 +157,7 @@ class Page:
 class ReplayItem:
     """What a replay did (or, in a dry run, would do) with one dead letter."""
 
-    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=True)
+    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=False)
 
     id: str
     outcome: Outcome

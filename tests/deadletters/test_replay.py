@@ -7,7 +7,6 @@ replayable; filters and bounds."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,32 +16,9 @@ from conftest import eventually
 from scheduler.deadletters.model import Outcome, Reason, Source, Stage
 from scheduler.hot.store import HotStore
 from scheduler.kafka import ensure_topics
-from scheduler.models import Event
 from scheduler.service import SchedulerService
 from scheduler.settings import Settings
-
-MAX_ATTEMPTS = 3
-
-
-async def exhaust(hot: HotStore, *events: Event) -> None:
-    """Store the events due now and spend their attempts: each is claimed by an executor
-    that dies (its lease expires) MAX_ATTEMPTS times, so the next executor dead-letters it."""
-    await hot.schedule(list(events))
-    for _ in range(MAX_ATTEMPTS):
-        batch = await hot.claim(time.time(), len(events), time.time() - 0.01)
-        assert len(batch.items) == len(events)
-        assert await hot.reap(time.time()) == len(events)
-
-
-def doomed(sid: str, topic: str, **kw: object) -> Event:
-    return Event(
-        schedule_id=sid,
-        topic=topic,
-        body=f"body-{sid}".encode(),
-        scheduled_at=time.time() - 1,
-        headers={"tenant": "acme"},
-        **kw,  # type: ignore[arg-type]
-    )
+from tests.deadletters.helpers import MAX_ATTEMPTS, doomed, exhaust
 
 
 @pytest.fixture
