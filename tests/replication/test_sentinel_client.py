@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from conftest import eventually
+from conftest import PrivateRedis, eventually
 
 from scheduler.errors import NotReplicated
 from scheduler.hot import client
@@ -125,3 +125,26 @@ async def test_a_write_the_replicas_do_not_acknowledge_is_an_error(
 
     assert await eventually(confirmed, timeout=30)
     assert set(await one.events([ev.schedule_id for ev in due])) == {"due-0", "due-1", "due-2"}
+
+
+async def test_a_primary_without_the_scripts_gets_them_and_nothing_runs_twice(
+    private_redis: PrivateRedis, uid: str
+) -> None:
+    """A newly promoted primary may not have the scripts cached (nor a restarted one):
+    the calls Redis did not know are sent again after loading them, the others not."""
+    s = Settings(redis_url=private_redis.url, redis_key_prefix=f"t{uid}:")
+    hot = HotStore(client.connect(s), Keys(s.redis_key_prefix))
+    try:
+        assert await hot.schedule(events("a-", 1)) == [True]
+        await hot.redis.script_flush()
+        k = hot.keys
+        # A command Redis knows, then two script calls it does not.
+        replies = await hot.write(
+            ("INCR", k.fence),
+            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
+            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
+        )
+        assert replies == [1, b"pending", b"unknown"]
+        assert await hot.redis.get(k.fence) == b"1"  # the INCR was not sent again
+    finally:
+        await hot.redis.aclose()
