@@ -82,7 +82,8 @@ ERRORS: dict[int, dict[str, Any]] = {
     503: {
         "model": Problem,
         "description": "A backing service (Redis, ClickHouse; Temporal for a manual job) is "
-        "unreachable.",
+        "unreachable, or fewer Redis replicas than SCHEDULES_REDIS_MIN_REPLICAS_ACK "
+        "acknowledged the write: nothing is confirmed as stored; retry after Retry-After.",
         "content": {
             "application/json": {
                 "example": {"detail": "Redis at redis://localhost:6379/0 is unreachable: ..."}
