@@ -158,12 +158,18 @@ class HotStore:
         self.keys = keys or Keys()
         self.replication = replication or Replication()
         self._scripts = {name: _script(redis, name) for name in SCRIPTS}
+        self._sources: dict[str, Any] = {}  # sha -> source of every script called
 
     # --- the one way a change reaches Redis --------------------------------------------
 
-    def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Command:
-        """A call of script `name` (one of SCRIPTS), for `write`."""
-        return ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+    def script(
+        self, script: str | AsyncScript, keys: Sequence[str], args: Sequence[Any]
+    ) -> Command:
+        """A call of a script, for `write`: one of SCRIPTS by name, or a script another
+        store registered on this client (`redis.register_script(source)`)."""
+        found = self._scripts[script] if isinstance(script, str) else script
+        self._sources[found.sha] = found.script
+        return ("EVALSHA", found.sha, len(keys), *keys, *args)
 
     async def write(self, *commands: Command) -> list[Any]:
         """Send state-changing commands in one round trip on one connection; their
@@ -174,10 +180,14 @@ class HotStore:
         sent again; nothing else is sent twice.
         """
         replies = await self._send(commands)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        missing = [
+            i
+            for i, r in enumerate(replies)
+            if isinstance(r, NoScriptError) and commands[i][1] in self._sources
+        ]
         if missing:
-            for script in self._scripts.values():
-                await self.redis.script_load(script.script)
+            for sha in {commands[i][1] for i in missing}:
+                await self.redis.script_load(self._sources[sha])
             again = await self._send([commands[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply

@@ -138,13 +138,16 @@ async def test_a_primary_without_the_scripts_gets_them_and_nothing_runs_twice(
         assert await hot.schedule(events("a-", 1)) == [True]
         await hot.redis.script_flush()
         k = hot.keys
-        # A command Redis knows, then two script calls it does not.
+        # Another store's script, registered on the same client, goes the same way.
+        other = hot.redis.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        # A command Redis knows, then script calls it does not.
         replies = await hot.write(
             ("INCR", k.fence),
             hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
+            hot.script(other, [k.fence], [10]),
             hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
         )
-        assert replies == [1, b"pending", b"unknown"]
-        assert await hot.redis.get(k.fence) == b"1"  # the INCR was not sent again
+        assert replies == [1, b"pending", 11, b"unknown"]
+        assert await hot.redis.get(k.fence) == b"11"  # the INCR was not sent again
     finally:
         await hot.redis.aclose()
