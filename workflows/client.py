@@ -34,7 +34,13 @@ from scheduler.cold.jobs import (
 )
 from scheduler.errors import ServiceUnavailable
 from scheduler.settings import Settings
-from workflows.models import CLEANUP_WORKFLOW, RECOVERY_WORKFLOW, SYNC_WORKFLOW, RecoveryOutput
+from workflows.models import (
+    CLEANUP_WORKFLOW,
+    RECOVERY_WORKFLOW,
+    RECURRING_WORKFLOW,
+    SYNC_WORKFLOW,
+    RecoveryOutput,
+)
 
 # A Prometheus endpoint can be bound once per process, so its Runtime is made once per
 # port and shared by every client of this process (a process resource, not a client).
@@ -132,7 +138,7 @@ async def run_job(
 class RecentRun:
     """One run of a job's workflow, as Temporal's visibility lists it."""
 
-    job: str  # sync, cleanup, recovery
+    job: str  # sync, cleanup, recovery, recurring
     workflow_id: str
     run_id: str
     status: str  # running, completed, failed, canceled, terminated, continued_as_new, timed_out
@@ -145,10 +151,11 @@ LIST_SECONDS = 5.0
 
 
 async def recent_runs(client: Client, settings: Settings, limit: int = 10) -> list[RecentRun]:
-    """The latest runs of the sync, cleanup and recovery workflows on this deployment's
+    """The latest runs of the sync, cleanup, recovery and recurring workflows on this deployment's
     task queue (scheduled and manual), newest first. Temporal unreachable, or not
     answering within LIST_SECONDS, raises ServiceUnavailable."""
     jobs = {workflow: job for job, (workflow, _, _) in JOBS.items()}
+    jobs[RECURRING_WORKFLOW] = "recurring"  # materialises occurrences, on its own Schedule
     query = "WorkflowType IN ({})".format(", ".join(f"'{name}'" for name in jobs))
     queue = settings.temporal_task_queue
     if "'" not in queue and "\\" not in queue:  # a name that needs no quoting

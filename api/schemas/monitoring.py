@@ -78,7 +78,7 @@ class JobResult(BaseModel):
 
 
 class JobRun(BaseModel):
-    job: str = Field(description="sync, cleanup or recovery.")
+    job: str = Field(description="sync, cleanup, recovery or recurring.")
     workflow_id: str
     run_id: str
     status: str = Field(

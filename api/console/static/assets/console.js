@@ -86,6 +86,7 @@
     { path: "/", title: "Overview", render: overview },
     { path: "/schedules", title: "Schedules", render: schedules },
     { path: "/pauses", title: "Pauses and limits", render: pauses },
+    { path: "/recurring", title: "Recurring", render: recurringList },
   ];
 
   const currentPath = () => (location.hash.replace(/^#/, "") || "/").split("?")[0];
@@ -98,12 +99,14 @@
     refresh = null;
     document.getElementById("flash").replaceChildren();
     const one = path.match(/^\/schedules\/(.+)$/);
-    const page = one ? PAGES[1] : PAGES.find((p) => p.path === path) || PAGES[0];
+    const def = path.match(/^\/recurring\/(.+)$/);
+    const page = one ? PAGES[1] : def ? PAGES[3] : PAGES.find((p) => p.path === path) || PAGES[0];
     for (const a of document.querySelectorAll("#nav a")) {
       a.classList.toggle("active", a.dataset.path === page.path);
     }
     document.title = `${page.title} · hybrid-scheduler console`;
     if (one) return schedule(decodeURIComponent(one[1]));
+    if (def) return recurringOne(decodeURIComponent(def[1]));
     return page.render(params);
   }
 
@@ -150,9 +153,15 @@
         h("div", { class: "muted" }, health.data && health.data.components ? Object.entries(health.data.components).map(([n, c]) => `${n} ${c.status}`).join(" · ") : problem(health))),
     );
 
-    const pauseList = paused && paused.pauses.length
-      ? h("ul", {}, paused.pauses.map((p) => h("li", {}, describePause(p))))
-      : h("p", { class: "muted" }, "No pause is active.");
+    const limits = st && st.rate_limits ? st.rate_limits.limits : [];
+    const pauseList = [
+      paused && paused.pauses.length
+        ? h("ul", {}, paused.pauses.map((p) => h("li", {}, describePause(p))))
+        : h("p", { class: "muted" }, "No pause is active."),
+      limits.length
+        ? h("ul", { id: "limits-summary" }, limits.map((l) => h("li", {}, `Topic ${l.topic} limited to ${num(l.events_per_second)}/s (${l.source}), ${num(l.throttled)} waiting`)))
+        : h("p", { class: "muted" }, "No topic is rate-limited."),
+    ];
 
     const chart = timeline && timeline.ok
       ? drawChart(timeline.data.per_minute)
@@ -168,7 +177,7 @@
         h("h2", {}, "Fired, failed and skipped per minute (last hour)"),
         h("div", { class: "card chart" }, chart),
         h("div", { class: "two" },
-          h("div", {}, h("h2", {}, "Active pauses"), h("div", { class: "card", id: "pauses-summary" }, pauseList)),
+          h("div", {}, h("h2", {}, "Active pauses and rate limits"), h("div", { class: "card", id: "pauses-summary" }, pauseList)),
           h("div", {}, h("h2", {}, "Background jobs"), h("div", { class: "card" }, jobs)),
         ),
         h("p", { class: "muted" }, `Refreshed ${new Date().toLocaleTimeString()}; every 10 s.`),
@@ -251,16 +260,96 @@
 
   // --- schedules ------------------------------------------------------------------------
 
-  function schedules(params) {
-    const input = h("input", { name: "id", required: true, placeholder: "schedule_id", value: params.get("id") || "", size: 40 });
-    const form = h("form", { class: "inline", id: "lookup" },
-      h("label", {}, "Look up a schedule by id", input),
-      h("button", { type: "submit" }, "Open"));
-    form.addEventListener("submit", (e) => {
+  const STATES = ["pending", "processing", "scheduled", "executed", "skipped", "error", "cancelled"];
+  const FILTERS = ["status", "tier", "topic", "entity_type", "action", "from", "to"];
+
+  // datetime-local inputs are read as UTC (the page shows every time in UTC).
+  const toIso = (local) => (local ? `${local.length === 16 ? `${local}:00` : local}Z` : "");
+  const toLocal = (iso) => (iso ? iso.replace(/Z$/, "").slice(0, 16) : "");
+
+  async function schedules(params) {
+    const lookup = h("input", { name: "id", required: true, placeholder: "schedule_id", size: 32 });
+    const byId = h("form", { class: "inline", id: "lookup" },
+      h("label", {}, "Open a schedule by id", lookup),
+      h("button", { type: "submit", class: "secondary" }, "Open"));
+    byId.addEventListener("submit", (e) => {
       e.preventDefault();
-      location.hash = `#/schedules/${encodeURIComponent(input.value.trim())}`;
+      location.hash = `#/schedules/${encodeURIComponent(lookup.value.trim())}`;
     });
-    show(h("h1", {}, "Schedules"), form);
+
+    const select = (name, options) => h("select", { name },
+      h("option", { value: "" }, "any"),
+      options.map((o) => h("option", { value: o, selected: params.get(name) === o }, o)));
+    const text = (name, placeholder) => h("input", { name, placeholder, value: params.get(name) || "", size: 16 });
+    const time = (name) => h("input", { name, type: "datetime-local", step: 1, value: toLocal(params.get(name)) });
+    const search = h("form", { class: "inline", id: "search" },
+      h("label", {}, "status", select("status", STATES)),
+      h("label", {}, "tier", select("tier", ["hot", "cold"])),
+      h("label", {}, "topic", text("topic", "any")),
+      h("label", {}, "entity type", text("entity_type", "any")),
+      h("label", {}, "action", text("action", "any")),
+      h("label", {}, "scheduled from (UTC)", time("from")),
+      h("label", {}, "to (UTC)", time("to")),
+      h("button", { type: "submit" }, "Search"));
+    search.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const data = new FormData(search);
+      const q = new URLSearchParams();
+      for (const name of FILTERS) {
+        let v = String(data.get(name) || "").trim();
+        if (name === "from" || name === "to") v = toIso(v);
+        if (v) q.set(name, v);
+      }
+      const target = `#/schedules?${q}`;
+      if (location.hash === target) route();
+      else location.hash = target;
+    });
+
+    const query = new URLSearchParams();
+    for (const name of FILTERS) if (params.get(name)) query.set(name, params.get(name));
+    query.set("limit", "50");
+    if (params.get("cursor")) query.set("cursor", params.get("cursor"));
+    show(h("h1", {}, "Schedules"), search, byId, h("p", { class: "muted" }, "Searching…"));
+    const r = await get(`${S}?${query}`);
+    if (currentPath() !== "/schedules") return;
+    let results;
+    if (!r.ok) {
+      results = h("p", { class: "error" }, problem(r));
+    } else {
+      const page = r.data;
+      const counts = page.counts
+        ? h("p", { id: "counts" }, page.counts_exact ? "Matching: " : "Matching (about): ",
+          STATES.filter((st) => page.counts[st]).map((st) => [badge(st), ` ${num(page.counts[st])}  `]),
+          STATES.every((st) => !page.counts[st]) ? "none" : null)
+        : null;
+      const rows = page.items.map((it) => h("tr", {},
+        h("td", { class: "mono" }, h("a", { href: `#/schedules/${encodeURIComponent(it.schedule_id)}` }, it.schedule_id)),
+        h("td", {}, badge(it.status), it.hot_state ? [" ", badge(it.hot_state)] : null),
+        h("td", {}, it.tier),
+        h("td", {}, when(it.scheduled_at)),
+        h("td", {}, it.topic),
+        h("td", {}, [it.entity_type, it.action].filter(Boolean).join(" / ") || "–"),
+        h("td", {}, it.priority),
+        h("td", {}, it.attempts)));
+      const back = params.get("cursor") ? h("button", { class: "secondary", onclick: () => history.back() }, "← Previous") : null;
+      const next = page.next_cursor
+        ? h("button", { class: "secondary", id: "next-page", onclick: () => {
+          const q = new URLSearchParams(params);
+          q.set("cursor", page.next_cursor);
+          location.hash = `#/schedules?${q}`;
+        } }, "Next page →")
+        : null;
+      results = [
+        counts,
+        page.items.length
+          ? h("table", { id: "results" },
+            h("tr", {}, ["schedule_id", "status", "tier", "scheduled_at", "topic", "entity / action", "priority", "attempts"].map((c) => h("th", {}, c))),
+            rows)
+          : h("p", { class: "muted", id: "results" }, "No schedule matches."),
+        h("div", { class: "actions" }, back, next, h("span", { class: "muted" }, `${page.items.length} shown, earliest first`)),
+      ];
+    }
+    show(h("h1", {}, "Schedules"), search, byId, results);
   }
 
   async function schedule(id) {
@@ -318,7 +407,7 @@
             Object.entries(e.headers).map(([k, v]) => h("tr", {}, h("td", { class: "mono" }, k), h("td", { class: "mono" }, v))))
           : h("p", { class: "muted" }, "No headers."),
         h("h2", {}, `Body (${num(e.body_bytes)} bytes${e.body_utf8 ? "" : ", not UTF-8: invalid bytes shown as �"})`),
-        h("pre", { class: "body", id: "body" }, preview(e.body)),
+        h("pre", { class: "body", id: "body" }, preview_text(e.body)),
       ];
     } else {
       body = [h("h2", {}, "Body"), h("p", { class: "muted" }, problem(event))];
@@ -332,7 +421,7 @@
     );
   }
 
-  function preview(text) {
+  function preview_text(text) {
     const LIMIT = 65536;
     let shown = text;
     try {
@@ -348,11 +437,14 @@
   async function pauses() {
     const stats = await get(`${M}/stats`);
     const state = stats.ok ? stats.data.paused : null;
-    const act = async (path, body, done) => {
-      const r = await call("POST", path, body);
+    const send = async (method, path, body, done) => {
+      const r = await call(method, path, body);
       await pauses();
       flash(r.ok ? done : problem(r), !r.ok);
     };
+    const act = (path, body, done) => send("POST", path, body, done);
+    const limits = await rateLimits(send);
+    if (currentPath() !== "/pauses") return;
     const reason = () => h("label", {}, "reason (optional)", h("input", { name: "reason", maxlength: 200 }));
     const form = (id, fields, button, submit) => {
       const f = h("form", { class: "inline", id }, fields, h("button", { type: "submit" }, button));
@@ -391,6 +483,144 @@
       form("pause-priority", [h("label", {}, "priorities below", h("input", { name: "priority_below", type: "number", required: true, step: 1 })), reason()], "Pause priorities",
         (d) => act(`${M}/pause`, withReason(d, { priority_below: Number(d.get("priority_below")) }), "Priority pause set.")),
       state && state.active ? h("div", { class: "actions" }, h("button", { class: "secondary", id: "resume-all", onclick: () => act(`${M}/resume`, { all: true }, "Every pause ended.") }, "End every pause")) : null,
+      limits,
+    );
+  }
+
+  // --- rate limits (on the pauses page) ---------------------------------------------------
+
+  async function rateLimits(act) {
+    const RL = `${M}/rate-limits`;
+    const r = await get(RL);
+    if (!r.ok) return [h("h2", {}, "Rate limits"), h("p", { class: "error" }, problem(r))];
+    const limits = r.data.limits;
+    const table = limits.length
+      ? h("table", { id: "rate-limits" },
+        h("tr", {}, ["topic", "events/s", "burst", "source", "waiting", ""].map((c) => h("th", {}, c))),
+        limits.map((l) => h("tr", {},
+          h("td", {}, l.topic), h("td", {}, num(l.events_per_second)), h("td", {}, num(l.burst)),
+          h("td", {}, l.source, l.overrides ? ` (setting: ${num(l.overrides.events_per_second)}/s)` : ""),
+          h("td", {}, num(l.throttled)),
+          h("td", {}, l.source === "runtime"
+            ? h("button", { class: "secondary", onclick: () => act("DELETE", `${RL}/${encodeURIComponent(l.topic)}`, undefined, `Limit on ${l.topic} cleared.`) }, "Clear")
+            : h("span", { class: "muted" }, "from the settings")))))
+      : h("p", { class: "muted", id: "no-limits" }, "No topic is rate-limited.");
+    const f = h("form", { class: "inline", id: "set-limit" },
+      h("label", {}, "topic", h("input", { name: "topic", required: true })),
+      h("label", {}, "events per second", h("input", { name: "rate", type: "number", min: "0.001", step: "any", required: true })),
+      h("label", {}, "burst (optional)", h("input", { name: "burst", type: "number", min: "1", step: "any" })),
+      h("button", { type: "submit" }, "Set limit"));
+    f.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const d = new FormData(f);
+      const body = { events_per_second: Number(d.get("rate")) };
+      if (d.get("burst")) body.burst = Number(d.get("burst"));
+      act("PUT", `${RL}/${encodeURIComponent(String(d.get("topic")).trim())}`, body, `Limit on ${d.get("topic")} set.`);
+    });
+    return [
+      h("h2", {}, "Rate limits"),
+      h("p", { class: "muted" }, `Events over a limit wait in Redis and fire as it allows (never dropped, never early). Waiting now: ${num(r.data.throttled)}.`),
+      table,
+      f,
+    ];
+  }
+
+  // --- recurring ------------------------------------------------------------------------
+
+  const R = "/api/v1/recurring";
+  const every = (d) => (d.cron ? `cron ${d.cron} (${d.timezone})` : `every ${num(d.interval_seconds)} s`);
+
+  async function recurringAct(method, path, done, after) {
+    const r = await call(method, path);
+    await after();
+    flash(r.ok ? done : problem(r), !r.ok);
+  }
+
+  async function recurringList() {
+    const r = await get(R);
+    if (currentPath() !== "/recurring") return;
+    if (!r.ok) {
+      show(h("h1", {}, "Recurring schedules"), h("p", { class: "error" }, problem(r)));
+      return;
+    }
+    const defs = r.data.recurring;
+    const next = await Promise.all(defs.slice(0, 100).map((d) =>
+      d.paused ? null : get(`${R}/${encodeURIComponent(d.recurring_id)}/preview?count=1`)));
+    const rows = defs.map((d, i) => {
+      const upcoming = next[i] && next[i].ok && next[i].data.occurrences.length ? when(next[i].data.occurrences[0].scheduled_at) : "–";
+      const path = `${R}/${encodeURIComponent(d.recurring_id)}`;
+      return h("tr", {},
+        h("td", { class: "mono" }, h("a", { href: `#/recurring/${encodeURIComponent(d.recurring_id)}` }, d.recurring_id)),
+        h("td", {}, every(d)),
+        h("td", {}, d.event.topic),
+        h("td", {}, d.paused ? badge("paused") : badge("active")),
+        h("td", {}, upcoming),
+        h("td", {}, d.paused
+          ? h("button", { class: "secondary", onclick: () => recurringAct("POST", `${path}/resume`, `${d.recurring_id} resumed.`, recurringList) }, "Resume")
+          : h("button", { class: "secondary", onclick: () => recurringAct("POST", `${path}/pause`, `${d.recurring_id} paused.`, recurringList) }, "Pause")));
+    });
+    show(
+      h("h1", {}, "Recurring schedules"),
+      defs.length
+        ? h("table", { id: "recurring" }, h("tr", {}, ["recurring_id", "when", "topic", "state", "next occurrence", ""].map((c) => h("th", {}, c))), rows)
+        : h("p", { class: "muted", id: "recurring" }, "No recurring schedule is defined (POST /api/v1/recurring, or the Python API)."),
+    );
+  }
+
+  async function recurringOne(id) {
+    const path = `${R}/${encodeURIComponent(id)}`;
+    const r = await get(path);
+    if (!r.ok) {
+      show(h("p", {}, h("a", { href: "#/recurring" }, "← Recurring")), h("h1", {}, "Recurring ", h("span", { class: "mono" }, id)), h("p", { class: "error" }, problem(r)));
+      return;
+    }
+    const d = r.data;
+    const preview = d.paused ? null : await get(`${path}/preview?count=10`);
+    const again = () => recurringOne(id);
+    const actions = h("div", { class: "actions", id: "actions" },
+      d.paused
+        ? h("button", { id: "resume", onclick: () => recurringAct("POST", `${path}/resume`, "Resumed.", again) }, "Resume")
+        : h("button", { class: "secondary", id: "pause", onclick: () => recurringAct("POST", `${path}/pause`, "Paused: pending occurrences cancelled.", again) }, "Pause"),
+      h("button", { class: "danger", id: "delete", onclick: () => {
+        actions.replaceChildren(
+          h("span", {}, "Delete this definition and cancel its pending occurrences?"),
+          h("button", { class: "danger", id: "confirm-delete", onclick: async () => {
+            const x = await call("DELETE", path);
+            if (x.ok) location.hash = "#/recurring";
+            flash(x.ok ? `${id} deleted.` : problem(x), !x.ok);
+          } }, "Yes, delete"),
+          h("button", { class: "secondary", onclick: again }, "No"));
+      } }, "Delete…"));
+    const fields = [
+      ["recurring_id", h("span", { class: "mono", id: "recurring-id" }, d.recurring_id)],
+      ["state", h("span", { id: "recurring-state" }, d.paused ? badge("paused") : badge("active"))],
+      ["when", every(d)],
+      ["start_at / end_at", `${when(d.start_at)} / ${when(d.end_at)}`],
+      ["jitter_seconds", d.jitter_seconds],
+      ["catch_up", `${d.catch_up} (limit ${d.catch_up_limit})`],
+      ["topic", d.event.topic],
+      ["entity_type / action", [d.event.entity_type, d.event.action].filter(Boolean).join(" / ") || "–"],
+      ["priority", d.event.priority],
+      ["version", d.version],
+      ["updated_at", when(d.updated_at)],
+    ];
+    const occurrences = d.paused
+      ? h("p", { class: "muted" }, "Paused: nothing is materialised.")
+      : preview && preview.ok
+        ? h("table", { id: "occurrences" }, h("tr", {}, h("th", {}, "scheduled_at"), h("th", {}, "schedule_id")),
+          preview.data.occurrences.map((o) => h("tr", {}, h("td", {}, when(o.scheduled_at)),
+            h("td", { class: "mono" }, h("a", { href: `#/schedules/${encodeURIComponent(o.schedule_id)}` }, o.schedule_id)))))
+        : h("p", { class: "error" }, preview ? problem(preview) : "");
+    const body = typeof d.event.body === "string" ? d.event.body : JSON.stringify(d.event.body);
+    show(
+      h("p", {}, h("a", { href: "#/recurring" }, "← Recurring")),
+      h("h1", {}, "Recurring ", h("span", { class: "mono" }, d.recurring_id)),
+      actions,
+      h("div", { class: "card" }, h("dl", { class: "fields" }, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+      h("h2", {}, "Next occurrences"),
+      occurrences,
+      h("h2", {}, "Event body"),
+      h("pre", { class: "body", id: "body" }, preview_text(body)),
     );
   }
 
