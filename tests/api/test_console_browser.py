@@ -363,3 +363,97 @@ async def test_an_event_body_with_markup_is_shown_as_text(console: Console) -> N
         assert await b.page.evaluate("window.pwned") is None
         assert b.errors == []
     assert b.refused == []
+
+
+async def test_search_finds_scheduled_events_by_filter(console: Console) -> None:
+    wanted = [
+        await schedule(
+            console.http,
+            topic="search.t",
+            delay_seconds=3600 + i,
+            entity_type="order",
+            schedule_id=f"s-{i}",
+        )
+        for i in range(3)
+    ]
+    await schedule(console.http, topic="search.other", delay_seconds=3600, schedule_id="s-x")
+    await schedule(console.http, topic="search.t", delay_seconds=3600, schedule_id="s-cancelled")
+    assert (await console.http.delete(f"{S}/s-cancelled")).status_code == 200
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open("/schedules", "#search")
+        await b.page.fill("#search input[name=topic]", "search.t")
+        await b.page.select_option("#search select[name=status]", "scheduled")
+        await b.page.click("#search button[type=submit]")
+        await b.page.wait_for_selector("table#results")
+        ids = await b.page.locator("#results td.mono").all_inner_texts()
+        assert ids == wanted  # earliest first; neither the other topic nor the cancelled one
+        assert "scheduled 3" in " ".join((await b.text("#counts")).split())
+        assert "topic=search.t" in b.page.url  # the search is in the address: shareable
+        await b.screenshot("schedules")
+
+        await b.page.click("#results a >> nth=1")
+        await b.page.wait_for_selector("#schedule-id")
+        assert await b.text("#schedule-id") == wanted[1]
+        await b.page.go_back()
+        await b.page.wait_for_selector("table#results")
+
+        await b.page.fill("#search input[name=topic]", "search.nothing")
+        await b.page.click("#search button[type=submit]")
+        await b.page.wait_for_selector("p#results")
+        assert "No schedule matches" in await b.text("#results")
+        assert b.errors == []
+    assert b.refused == []
+
+
+async def test_rate_limits_are_set_and_cleared_in_the_console(console: Console) -> None:
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open("/pauses", "#set-limit")
+        await b.page.fill("#set-limit input[name=topic]", "limited.t")
+        await b.page.fill("#set-limit input[name=rate]", "5")
+        await b.page.fill("#set-limit input[name=burst]", "10")
+        await b.page.click("#set-limit button")
+        await b.page.wait_for_selector("#rate-limits")
+        assert "limited.t" in await b.text("#rate-limits")
+        got = (await console.http.get(f"{MON}/rate-limits/limited.t")).json()
+        assert (got["events_per_second"], got["burst"], got["source"]) == (5, 10, "runtime")
+        await b.screenshot("pauses")
+
+        await b.page.click("#rate-limits button")
+        await b.page.wait_for_selector("#no-limits")
+        assert (await console.http.get(f"{MON}/rate-limits/limited.t")).status_code == 404
+        assert b.errors == []
+
+
+async def test_recurring_definitions_are_paused_resumed_and_deleted(console: Console) -> None:
+    definition = {
+        "recurring_id": "hourly-report",
+        "interval_seconds": 3600,
+        "event": {"topic": "reports.t", "body": "<b>report</b>"},
+    }
+    assert (await console.http.post("/api/v1/recurring", json=definition)).status_code == 201
+    path = "/api/v1/recurring/hourly-report"
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open("/recurring", "table#recurring")
+        assert "every 3,600 s" in await b.text("#recurring")
+        await b.screenshot("recurring")
+        await b.page.click("#recurring a")
+        await b.page.wait_for_selector("#occurrences")
+        occurrences = await b.page.locator("#occurrences tr").count()
+        assert occurrences == 11  # the header and the next ten
+        assert await b.page.locator("#body").text_content() == "<b>report</b>"
+
+        await b.page.click("#pause")
+        await b.page.wait_for_selector("#resume")
+        assert (await console.http.get(path)).json()["paused"] is True
+        await b.page.click("#resume")
+        await b.page.wait_for_selector("#pause")
+        assert (await console.http.get(path)).json()["paused"] is False
+
+        await b.page.click("#delete")
+        await b.page.click("#confirm-delete")
+        await b.page.wait_for_selector("p#recurring")
+        assert (await console.http.get(path)).status_code == 404
+        assert b.errors == []
