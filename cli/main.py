@@ -12,6 +12,8 @@ hybrid-scheduler healthcheck             exit 0 if this host's role answers (con
 Operator commands (cli/ops; to the HTTP API at --url, default http://127.0.0.1:8000):
 hybrid-scheduler stats [--json]          queue depths with the runbook's levels, roles, pauses
 hybrid-scheduler status ID | cancel ID   one schedule
+hybrid-scheduler list [--status S] [--topic T] [--from TIME] [--to TIME] [--limit N]
+                                         list and search schedules: a table, counts by status
 hybrid-scheduler pause|resume --all|--topic T|--priority-below N (resume: --priority)
 hybrid-scheduler limits list | set TOPIC N [--burst B] | clear TOPIC   per-topic rate limits
 hybrid-scheduler sync | cleanup          the manual operations

@@ -1,4 +1,4 @@
-"""The operator commands: `stats`, `status`, `cancel`, `pause`, `resume`, `limits`,
+"""The operator commands: `stats`, `status`, `list`, `cancel`, `pause`, `resume`, `limits`,
 `sync`, `cleanup`, `dead-letters` talk to a running product through its HTTP API (`--url`, else
 SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else SCHEDULES_API_TOKEN, sent
 as a bearer token), so they work against `make dev` and a deployed API alike. `tail`
@@ -18,6 +18,7 @@ COMMANDS = frozenset(
     {
         "stats",
         "status",
+        "list",
         "cancel",
         "pause",
         "resume",
@@ -121,6 +122,8 @@ def add_commands(sub: Any) -> None:
             "with its workflow id",
         )
 
+    _add_list(sub)
+
     tail = sub.add_parser(
         "tail",
         help="watch events arrive on a Kafka topic: headers, lateness (record time minus "
@@ -190,6 +193,37 @@ def _dead_letters(sub: Any) -> None:
         _api_options(parser, 30.0)
 
 
+STATUSES = ("pending", "processing", "scheduled", "executed", "skipped", "error", "cancelled")
+
+
+def _add_list(sub: Any) -> None:
+    listing = sub.add_parser(
+        "list",
+        help="list and search schedules (GET /api/v1/schedules): a table of one page, with "
+        "the counts by status",
+    )
+    listing.add_argument(
+        "--status", action="append", choices=STATUSES, help="repeat for several (default: all)"
+    )
+    listing.add_argument("--tier", choices=("hot", "cold"))
+    listing.add_argument("--topic", help="exactly this Kafka topic")
+    listing.add_argument("--entity-type", dest="entity_type", help="exactly this entity type")
+    listing.add_argument("--action", help="exactly this action")
+    for name, what in (("from", "at or after"), ("to", "before")):
+        listing.add_argument(
+            f"--{name}",
+            dest=f"{name}_",
+            metavar="TIME",
+            help=f"scheduled_at {what} TIME: RFC 3339 (2030-01-01T00:00:00Z), now, or "
+            "relative to now (+2h, -30m, +1d)",
+        )
+    listing.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="schedules per page, 1-1000 (50)"
+    )
+    listing.add_argument("--cursor", help="the next page: the cursor the previous one printed")
+    _api_options(listing, 30.0)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an operator command; the exit code."""
     try:
@@ -197,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
             from cli.ops.tail import cmd_tail
 
             return cmd_tail(args)
+        if args.command == "list":
+            from cli.ops.listing import cmd_list
+
+            return cmd_list(args)
         if args.command == "maintenance":
             from cli.ops.maintenance import cmd_maintenance
 
