@@ -40,7 +40,7 @@ KNOWN = {
 }
 CLI_COMMANDS = {
     "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql",
-    "dead-letters",
+    "dead-letters", "list",
 }  # fmt: skip
 SYSTEMD_ONLY = {"systemctl", "journalctl"}  # run on a systemd host only; units verified
 FOLLOW = ("tail -f", "redis-cli monitor")  # run until stopped: given a few seconds here
@@ -262,6 +262,7 @@ EXPECT = {
     'curl -s "http://localhost:8000/api/v1/schedules?topic=user.notifications&status=scheduled'
     "&status=pending&limit=20\" | jq '.counts, [.items[] | {schedule_id, status, hot_state, "
     "scheduled_at}]'": '"cancelled":',
+    "hybrid-scheduler list --from now --to +1d --limit 100": "matching",
 }
 
 
