@@ -29,7 +29,7 @@ def _patterns(schema: dict[str, Any]) -> None:
 
 class ReplayRequest(BaseModel):
     """The dead letters `ids` names (as listed), else those the filters match (newest
-    first, at most `limit`); filters also narrow `ids`."""
+    first, at most `limit`)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_patterns)
 

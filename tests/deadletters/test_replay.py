@@ -6,6 +6,7 @@ replayable; filters and bounds."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -169,3 +170,32 @@ async def test_invalid_envelope_is_listed_and_reported_not_replayable(
     one = await svc.list_dead_letters(limit=1)
     assert (one.count, one.complete) == (1, False)
     assert (await svc.list_dead_letters(source="cold")).count == 0  # no cold tier here
+
+
+async def test_concurrent_replays_of_one_dead_letter_schedule_it_once(
+    start, settings: Settings, hot: HotStore, read_topic, uid: str
+) -> None:
+    """Two processes' services, five replays of the same dead letter at once (as new
+    events, where the id alone would not stop a second copy once the first fired)."""
+    topic = f"target-{uid}"
+    s = settings.model_copy(update={"max_attempts": MAX_ATTEMPTS})
+    await ensure_topics(s, [topic, s.dead_letter_topic])
+    target = await read_topic(topic)
+    await exhaust(hot, doomed("race", topic))
+    firing = await start(s, ["executor"])
+    other = await start(s, [])
+    page = await eventually(lambda: _with(firing.list_dead_letters(), lambda p: p.count == 1))
+    assert page
+    (item,) = page.items
+    results = await asyncio.gather(
+        *(
+            svc.replay_dead_letters([item.id], mode="new_id")
+            for svc in (firing, other, firing, other, firing)
+        )
+    )
+    assert sum(r.replayed for r in results) == 1
+    outcomes = sorted(r.items[0].outcome for r in results)
+    assert outcomes == [Outcome.ALREADY_REPLAYED] * 4 + [Outcome.REPLAYED]
+    (fired,) = await target.read(1, timeout=20)
+    assert len(await target.settle(quiet=1.0)) == 1
+    assert dict(fired.headers)["schedule_id"].decode().startswith("r-")
