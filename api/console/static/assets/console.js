@@ -86,6 +86,7 @@
     { path: "/", title: "Overview", render: overview },
     { path: "/schedules", title: "Schedules", render: schedules },
     { path: "/pauses", title: "Pauses and limits", render: pauses },
+    { path: "/dead-letters", title: "Dead letters", render: deadLetters },
     { path: "/recurring", title: "Recurring", render: recurringList },
   ];
 
@@ -100,7 +101,8 @@
     document.getElementById("flash").replaceChildren();
     const one = path.match(/^\/schedules\/(.+)$/);
     const def = path.match(/^\/recurring\/(.+)$/);
-    const page = one ? PAGES[1] : def ? PAGES[3] : PAGES.find((p) => p.path === path) || PAGES[0];
+    const byPath = (p) => PAGES.find((x) => x.path === p);
+    const page = one ? byPath("/schedules") : def ? byPath("/recurring") : byPath(path) || PAGES[0];
     for (const a of document.querySelectorAll("#nav a")) {
       a.classList.toggle("active", a.dataset.path === page.path);
     }
@@ -148,7 +150,8 @@
         "Fired / failed / skipped (1 h)",
         fig ? `${num(fig.successful)} / ${num(fig.failed + fig.timeouts)} / ${num(fig.skipped)}` : "–",
       ),
-      card("Dead letters (1 h)", fig ? num(fig.failed) : "–", st && st.dead_lettered ? h("div", { class: "muted" }, `${num(st.dead_lettered)} invalid envelopes (this process)`) : null),
+      card("Dead letters (1 h)", fig ? num(fig.failed) : "–", st && st.dead_lettered ? h("div", { class: "muted" }, `${num(st.dead_lettered)} invalid envelopes (this process)`) : null,
+        h("a", { href: "#/dead-letters" }, "List and replay")),
       card("Service", health.data && health.data.status ? badge(health.data.status) : badge("down"),
         h("div", { class: "muted" }, health.data && health.data.components ? Object.entries(health.data.components).map(([n, c]) => `${n} ${c.status}`).join(" · ") : problem(health))),
     );
@@ -523,6 +526,121 @@
       table,
       f,
     ];
+  }
+
+  // --- dead letters ---------------------------------------------------------------------
+
+  const D = "/api/v1/dead-letters";
+  const REASONS = ["invalid", "beyond_horizon", "internal", "permanent_error", "retries_exhausted", "unreadable_payload", "unknown"];
+  const DL_FILTERS = ["reason", "topic", "source", "since", "until"];
+
+  async function deadLetters(params) {
+    const select = (name, options, none) => h("select", { name },
+      none ? h("option", { value: "" }, none) : null,
+      options.map((o) => h("option", { value: o, selected: params.get(name) === o }, o)));
+    const filters = h("form", { class: "inline", id: "dl-filters" },
+      h("label", {}, "reason", select("reason", REASONS, "any")),
+      h("label", {}, "topic", h("input", { name: "topic", value: params.get("topic") || "", placeholder: "any", size: 16 })),
+      h("label", {}, "from", select("source", ["all", "topic", "cold"])),
+      h("label", {}, "since (UTC)", h("input", { name: "since", type: "datetime-local", step: 1, value: toLocal(params.get("since")) })),
+      h("label", {}, "until (UTC)", h("input", { name: "until", type: "datetime-local", step: 1, value: toLocal(params.get("until")) })),
+      h("button", { type: "submit" }, "List"));
+    filters.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const data = new FormData(filters);
+      const q = new URLSearchParams();
+      for (const name of DL_FILTERS) {
+        let v = String(data.get(name) || "").trim();
+        if (name === "since" || name === "until") v = toIso(v);
+        if (v && !(name === "source" && v === "all")) q.set(name, v);
+      }
+      const target = `#/dead-letters?${q}`;
+      if (location.hash === target) route();
+      else location.hash = target;
+    });
+    const query = new URLSearchParams({ limit: "100" });
+    for (const name of DL_FILTERS) if (params.get(name)) query.set(name, params.get(name));
+    show(h("h1", {}, "Dead letters"), filters, h("p", { class: "muted" }, "Reading the dead-letter topic…"));
+    const r = await get(`${D}?${query}`);
+    if (currentPath() !== "/dead-letters") return;
+    if (!r.ok) {
+      show(h("h1", {}, "Dead letters"), filters, h("p", { class: "error" }, problem(r)));
+      return;
+    }
+    const page = r.data;
+    const picked = new Set();
+    const result = h("div", { id: "replay-result" });
+    const mode = h("select", { name: "mode", id: "replay-mode" }, h("option", { value: "same_id" }, "same schedule_id (a new attempt)"), h("option", { value: "new_id" }, "a new event (new id)"));
+    const dry = h("button", { class: "secondary", id: "dry-run", disabled: true }, "Dry run");
+    const replay = h("button", { id: "replay", disabled: true }, "Replay");
+    let checked = null; // the selection and mode the last dry run was for
+    const key = () => `${mode.value}|${[...picked].sort().join(",")}`;
+    const update = () => {
+      dry.disabled = picked.size === 0;
+      replay.disabled = picked.size === 0 || checked !== key();
+      replay.textContent = `Replay ${picked.size || ""}`.trim();
+    };
+    mode.addEventListener("change", update);
+    const send = async (dryRun) => {
+      const body = { ids: [...picked], mode: mode.value, dry_run: dryRun };
+      const x = await call("POST", `${D}/replay`, body);
+      if (!x.ok) {
+        flash(problem(x), true);
+        return;
+      }
+      const res = x.data;
+      result.replaceChildren(
+        h("p", { id: "replay-counts" }, dryRun ? `Dry run: ${res.would_replay} would be replayed, ${res.skipped} skipped.` : `Replayed ${res.replayed}, skipped ${res.skipped}.`),
+        h("table", {}, h("tr", {}, ["dead letter", "outcome", "schedule_id", "scheduled_at", "detail"].map((c) => h("th", {}, c))),
+          res.items.map((it) => h("tr", {}, h("td", { class: "mono" }, it.id), h("td", {}, badge(it.outcome)),
+            h("td", { class: "mono" }, it.schedule_id ? h("a", { href: `#/schedules/${encodeURIComponent(it.schedule_id)}` }, it.schedule_id) : "–"),
+            h("td", {}, when(it.scheduled_at)), h("td", {}, it.detail || "")))));
+      if (dryRun) {
+        checked = key();
+        update();
+      } else {
+        flash(`Replayed ${res.replayed} of ${res.selected}.`, false);
+        checked = null;
+        picked.clear();
+        for (const box of document.querySelectorAll("#dead-letters input[type=checkbox]")) box.checked = false;
+        update();
+      }
+    };
+    dry.addEventListener("click", () => send(true));
+    replay.addEventListener("click", () => send(false));
+
+    const row = (d) => {
+      const box = d.replayable && !d.replayed_as
+        ? h("input", { type: "checkbox", value: d.id, "aria-label": `select ${d.id}`, onchange: (e) => {
+          if (e.target.checked) picked.add(d.id);
+          else picked.delete(d.id);
+          update();
+        } })
+        : null;
+      const fields = Object.entries(d).filter(([, v]) => v !== null && v !== undefined);
+      return h("tr", {},
+        h("td", {}, box),
+        h("td", {}, when(d.dead_lettered_at)),
+        h("td", {}, badge(d.reason)),
+        h("td", {}, d.topic || "–"),
+        h("td", { class: "mono" }, d.schedule_id ? h("a", { href: `#/schedules/${encodeURIComponent(d.schedule_id)}` }, d.schedule_id) : "–"),
+        h("td", {}, d.replayed_as ? ["replayed as ", h("span", { class: "mono" }, d.replayed_as)] : d.replayable ? "replayable" : d.not_replayable_reason || "not replayable"),
+        h("td", {}, h("details", {}, h("summary", {}, d.error ? d.error.slice(0, 60) : "details"),
+          h("dl", { class: "fields" }, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, Array.isArray(v) ? v.join(", ") : String(v))])))));
+    };
+    show(
+      h("h1", {}, "Dead letters"),
+      filters,
+      h("p", { class: "muted" }, `${page.count} listed, newest first${page.complete ? "" : ` (the newest ${num(page.scanned)} messages of the dead-letter topic were read)`}${page.cold_tier ? "" : "; cold tier off: the topic only"}.`),
+      page.items.length
+        ? h("table", { id: "dead-letters" },
+          h("tr", {}, ["", "dead-lettered", "reason", "topic", "schedule_id", "replay", "error"].map((c) => h("th", {}, c))),
+          page.items.map(row))
+        : h("p", { class: "muted", id: "dead-letters" }, "No dead letter matches."),
+      h("div", { class: "actions" }, h("label", {}, "replay as ", mode), dry, replay,
+        h("span", { class: "muted" }, "A dry run of the selection comes first; a dead letter is replayed once, however often asked.")),
+      result,
+    );
   }
 
   // --- recurring ------------------------------------------------------------------------
