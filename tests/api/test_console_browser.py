@@ -22,8 +22,11 @@ from temporalio.client import Client
 
 from devstack.http_shim import HttpShim
 from scheduler.cold.clickhouse import ClickHouse
+from scheduler.hot.store import HotStore
+from scheduler.kafka import ensure_topics
 from scheduler.settings import Settings
 from tests.api.test_docs import browser_or_skip
+from tests.deadletters.helpers import MAX_ATTEMPTS, doomed, exhaust
 from tests.orchestration.conftest import delete_schedules
 
 TOKEN = "console-s3cret"
@@ -457,3 +460,56 @@ async def test_recurring_definitions_are_paused_resumed_and_deleted(console: Con
         await b.page.wait_for_selector("p#recurring")
         assert (await console.http.get(path)).status_code == 404
         assert b.errors == []
+
+
+@pytest.fixture
+async def console_with_a_dead_letter(
+    settings: Settings, shim: HttpShim, cold_db: ClickHouse, hot: HotStore, tmp_path: Path
+) -> AsyncIterator[tuple[Console, str]]:
+    """The console's process, started after an event due now has spent its attempts (as
+    executors that died would leave it): its executor dead-letters it at once."""
+    topic = f"dl-{settings.redis_key_prefix.strip(':')}"
+    await ensure_topics(settings, [topic, settings.dead_letter_topic])
+    await exhaust(hot, doomed("dl-1", topic))
+    async with serving(
+        settings,
+        shim.url,
+        cold_db.database,
+        tmp_path / "serve.log",
+        SCHEDULES_MAX_ATTEMPTS=str(MAX_ATTEMPTS),
+    ) as c:
+        yield c, topic
+
+
+async def test_a_dead_letter_is_replayed_after_a_dry_run_and_fires(
+    console_with_a_dead_letter: tuple[Console, str], read_topic: Any
+) -> None:
+    console, topic = console_with_a_dead_letter
+    target = await read_topic(topic)
+    assert await reaches(console.http, "dl-1", "error")
+    async with chromium(console.base) as b:
+        await b.login()
+
+        async def listed() -> bool:
+            await b.open(f"/dead-letters?topic={topic}", "#dead-letters")
+            return await b.page.locator("#dead-letters input[type=checkbox]").count() == 1
+
+        assert await eventually(listed, timeout=20, interval=1.0)
+        assert "retries_exhausted" in await b.text("#dead-letters")
+        assert await b.page.locator("#replay").is_disabled()  # a dry run first
+        await b.page.check("#dead-letters input[type=checkbox]")
+        await b.page.click("#dry-run")
+        await b.page.wait_for_selector("#replay-counts")
+        assert "1 would be replayed" in await b.text("#replay-counts")
+        assert (await status_of(console.http, "dl-1"))["status"] == "error"  # nothing changed
+        await b.screenshot("dead-letters")
+
+        await b.page.click("#replay")
+        await b.page.wait_for_selector("#flash .msg")
+        assert "Replayed 1 of 1" in await b.text("#flash")
+        assert "Replayed 1" in await b.text("#replay-counts")
+        assert b.errors == []
+    assert await reaches(console.http, "dl-1", "executed")
+    (message,) = await target.read(1, timeout=20)
+    assert dict(message.headers)["schedule_id"] == b"dl-1"
+    assert message.value == b"body-dl-1"
