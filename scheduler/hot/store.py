@@ -432,25 +432,24 @@ class HotStore:
     async def begin_replays(self, replay_keys: Sequence[str], ttl: float) -> list[bool]:
         """Mark these dead letters as being replayed (SET NX, with a short TTL so that a
         caller that dies does not block them for long); True for each that was free."""
-        prefix = self.keys.replayed_prefix
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for k in replay_keys:
-                pipe.set(prefix + k, REPLAYING, nx=True, px=max(1, round(ttl * 1000)))
-            return [bool(r) for r in await pipe.execute()]
+        prefix, ms = self.keys.replayed_prefix, max(1, round(ttl * 1000))
+        replies = await self.write(
+            *(("SET", prefix + k, REPLAYING, "NX", "PX", ms) for k in replay_keys)
+        )
+        return [bool(r) for r in replies]
 
     async def end_replays(self, done: dict[str, str | None], ttl: float) -> None:
         """Record each replay's schedule_id for `ttl` seconds, or (None: nothing was
         scheduled) free the dead letter again."""
         if not done:
             return
-        prefix = self.keys.replayed_prefix
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for k, schedule_id in done.items():
-                if schedule_id is None:
-                    pipe.delete(prefix + k)
-                else:
-                    pipe.set(prefix + k, schedule_id, px=max(1, round(ttl * 1000)))
-            await pipe.execute()
+        prefix, ms = self.keys.replayed_prefix, max(1, round(ttl * 1000))
+        await self.write(
+            *(
+                ("DEL", prefix + k) if sid is None else ("SET", prefix + k, sid, "PX", ms)
+                for k, sid in done.items()
+            )
+        )
 
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""

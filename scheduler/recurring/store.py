@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, cast
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -106,35 +106,35 @@ class RecurringStore:
         """Store `definition` (its version must be expected_version + 1) if the stored
         version is `expected_version` (0: none stored). None when stored, else the
         version found."""
-        result = await self._put(
-            keys=self._def_keys,
-            args=[
-                definition.recurring_id,
-                str(expected_version),
-                str(definition.version),
-                definition.model_dump_json(),
-                "" if mark is None else mark.encode(),
-            ],
-        )
+        args = [
+            definition.recurring_id,
+            str(expected_version),
+            str(definition.version),
+            definition.model_dump_json(),
+            "" if mark is None else mark.encode(),
+        ]
+        (result,) = await self.hot.write(self.hot.script(self._put, self._def_keys, args))
         return None if _text(result) == "ok" else int(_text(result))
 
     async def delete(self, recurring_id: str, expected_version: int | None) -> int | None:
         """Forget the definition (if at `expected_version`, when given). None when
         deleted, else the version found (0: none)."""
         expected = "" if expected_version is None else str(expected_version)
-        result = await self._delete(keys=self._def_keys, args=[recurring_id, expected])
+        delete = self.hot.script(self._delete, self._def_keys, [recurring_id, expected])
+        (result,) = await self.hot.write(delete)
         return None if _text(result) == "ok" else int(_text(result))
 
     async def advance(self, recurring_id: str, generation: int, until: int) -> bool:
-        result = await self._advance(
-            keys=[self.keys.recurring_marks], args=[recurring_id, generation, until]
+        advance = self.hot.script(
+            self._advance, [self.keys.recurring_marks], [recurring_id, generation, until]
         )
+        (result,) = await self.hot.write(advance)
         return bool(result)
 
     async def track(self, recurring_id: str, occurrences: Sequence[tuple[str, float]]) -> None:
         if occurrences:
-            mapping: dict[Any, Any] = {sid: at for sid, at in occurrences}
-            await self.redis.zadd(self._occurrences(recurring_id), mapping)
+            pairs = [x for sid, at in occurrences for x in (repr(float(at)), sid)]
+            await self.hot.write(("ZADD", self._occurrences(recurring_id), *pairs))
 
     async def tracked(self, recurring_id: str) -> list[tuple[str, float]]:
         raw = await self.redis.zrange(self._occurrences(recurring_id), 0, -1, withscores=True)
@@ -142,11 +142,12 @@ class RecurringStore:
 
     async def untrack(self, recurring_id: str, schedule_ids: Sequence[str]) -> None:
         if schedule_ids:
-            await self.redis.zrem(self._occurrences(recurring_id), *schedule_ids)
+            await self.hot.write(("ZREM", self._occurrences(recurring_id), *schedule_ids))
 
     async def prune(self, recurring_id: str, before: float) -> None:
         """Stop tracking occurrences due before `before` (fired long ago)."""
-        await self.redis.zremrangebyscore(self._occurrences(recurring_id), "-inf", f"({before!r}")
+        prune = ("ZREMRANGEBYSCORE", self._occurrences(recurring_id), "-inf", f"({before!r}")
+        await self.hot.write(prune)
 
     async def forget(self, recurring_id: str) -> None:
-        await self.redis.delete(self._occurrences(recurring_id))
+        await self.hot.write(("DEL", self._occurrences(recurring_id)))
