@@ -199,3 +199,36 @@ async def test_concurrent_replays_of_one_dead_letter_schedule_it_once(
     (fired,) = await target.read(1, timeout=20)
     assert len(await target.settle(quiet=1.0)) == 1
     assert dict(fired.headers)["schedule_id"].decode().startswith("r-")
+
+
+async def test_the_topic_read_and_the_answers_are_bounded(
+    start, settings: Settings, producer, uid: str
+) -> None:
+    """Five refused envelopes on one partition of the dead-letter topic (as ingest writes
+    them): a listing reads at most SCHEDULES_DEAD_LETTER_SCAN_LIMIT of the newest and
+    says it is not complete; `limit` bounds a listing and a replay by filter."""
+    await ensure_topics(settings, [settings.dead_letter_topic])
+    for n in range(5):
+        await producer.send_and_wait(
+            settings.dead_letter_topic,
+            f'{{"n": {n}}}'.encode(),
+            key=b"same-partition",
+            headers=[("x-dlq-stage", b"ingest"), ("x-dlq-reason", b"invalid")],
+        )
+    svc = await start(settings, [])
+    page = await eventually(lambda: _with(svc.list_dead_letters(), lambda p: p.count == 5))
+    assert page and page.complete and page.scanned == 5
+    newest = page.items[0]
+    assert newest.offset == max(i.offset or 0 for i in page.items)
+
+    narrow = await start(settings.model_copy(update={"dead_letter_scan_limit": 1}), [])
+    cut = await narrow.list_dead_letters()
+    assert cut.complete is False and 1 <= cut.count <= 2  # the newest (one batch of slack)
+    assert newest.id in {i.id for i in cut.items}
+
+    three = await svc.list_dead_letters(limit=3)
+    assert (three.count, three.complete) == (3, False)
+    assert [i.id for i in three.items] == [i.id for i in page.items[:3]]
+    dry = await svc.replay_dead_letters(reason="invalid", limit=2, dry_run=True)
+    assert (dry.selected, dry.would_replay, dry.skipped) == (2, 0, 2)
+    assert {i.outcome for i in dry.items} == {Outcome.NOT_REPLAYABLE}
