@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import PrivateRedis, eventually
+from redis.asyncio import Redis
 
 from scheduler.errors import NotReplicated
 from scheduler.hot import client
@@ -17,7 +18,7 @@ from scheduler.hot.pause import PauseControl, Scope
 from scheduler.hot.store import HotStore, Replication
 from scheduler.models import Event
 from scheduler.settings import Settings
-from tests.replication.conftest import ReplicatedRedis
+from tests.replication.conftest import MASTER, ReplicatedRedis
 
 MakeStore = Callable[..., HotStore]
 
@@ -86,6 +87,33 @@ async def test_clients_follow_a_failover_and_keep_what_was_replicated(
         assert blocking.info("replication")["role"] == "master"
     finally:
         blocking.close()
+
+
+async def test_clients_follow_a_switch_over_to_the_replica(
+    replicated_redis: ReplicatedRedis, make_store: MakeStore
+) -> None:
+    """SENTINEL FAILOVER demotes a live primary: connections still open to it get
+    READONLY, which sends them back to the Sentinels for the new primary."""
+    hot = make_store(redis_min_replicas_ack=1)
+    assert await hot.schedule(events("before-", 50)) == [True] * 50
+    old = replicated_redis.primary_port
+    sentinel = Redis(port=replicated_redis.sentinels[0].port)
+    try:
+        assert await sentinel.execute_command("SENTINEL", "FAILOVER", MASTER)
+    finally:
+        await sentinel.aclose()
+    assert await eventually(lambda: replicated_redis.promoted(old), timeout=30)
+
+    async def writes_again() -> bool:
+        try:
+            return await hot.schedule(events("after-", 1)) == [True]
+        except Exception:  # READONLY (as ConnectionError) until the pool reconnected
+            return False
+
+    assert await eventually(writes_again, timeout=30)
+    info = await hot.redis.info("replication")
+    assert info["role"] == "master" and info["connected_slaves"] == 1
+    assert (await hot.counts())["pending"] == 51
 
 
 async def test_a_write_the_replicas_do_not_acknowledge_is_an_error(
