@@ -324,3 +324,28 @@ async def test_rows_the_journal_writes_during_the_query_are_not_lost(
         assert [i.schedule_id for i in page.items] == ["w0", "w1", "w2"]
     finally:
         await service.stop()
+
+
+async def test_events_waiting_for_their_topic_s_rate_limit_are_listed_throttled(
+    api: httpx.AsyncClient, hybrid_api: httpx.AsyncClient, hot: HotStore
+) -> None:
+    """Due events over a rate limit wait in their topic's throttled set: still pending,
+    listed with hot_state throttled (and counted), in either mode."""
+    for client, prefix in ((api, "redis"), (hybrid_api, "cold")):
+        topic = f"limited-{prefix}"
+        r = await client.put(
+            f"{URL}/monitoring/rate-limits/{topic}", json={"events_per_second": 1, "burst": 1}
+        )
+        assert r.status_code == 200, r.text
+        past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        await _post(
+            client,
+            [{"topic": topic, "body": "b", "scheduled_at": past, "schedule_id": f"{prefix}{i}"}
+             for i in range(5)],
+        )  # fmt: skip
+        now = time.time()
+        assert len((await hot.claim(now, 10, now + 60)).items) == 1
+        page = await _list(client, topic=topic)
+        states = sorted(i["hot_state"] for i in page["items"])
+        assert states == ["in_flight"] + ["throttled"] * 4, page
+        assert page["counts"]["scheduled"] == 5
