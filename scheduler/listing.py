@@ -8,8 +8,9 @@ events arrive neither repeats nor skips a schedule that existed when paging star
 With the cold tier, the source is ClickHouse's `event_schedules` (it journals every
 schedule), merged with what this process knows first: its journal rows not yet written
 (an event accepted a moment ago, one that fired a moment ago), and Redis's live state of
-the events on the page (pending, held by a pause, in flight; their attempts). Without it,
-the source is Redis alone: the events it holds (pending, held, in flight), scanned in key
+the events on the page (pending, held by a pause, throttled by a rate limit, in flight;
+their attempts). Without it, the source is Redis alone: the events it holds (pending,
+held, throttled, in flight), scanned in key
 order within a bound per page (`SCAN_BUDGET`); their key is their time in Redis, a
 retry's time after a failed attempt.
 """
@@ -142,7 +143,10 @@ class ListedSchedule:
     ]
     hot_state: Annotated[
         str | None,
-        Field(description="While Redis holds it: pending, held (by a pause) or in_flight."),
+        Field(
+            description="While Redis holds it: pending, held (by a pause), throttled (by its "
+            "topic's rate limit) or in_flight."
+        ),
     ]
     tier: Annotated[str, Field(description="hot (Redis) or cold (ClickHouse).")]
     scheduled_at: datetime

@@ -86,7 +86,7 @@ class Unreadable:
 class HotState:
     """One event as Redis holds it now (HotStore.states)."""
 
-    state: str  # pending, held (due, held back by a pause) or in_flight
+    state: str  # pending, held (by a pause), throttled (by a rate limit) or in_flight
     event: Event
     attempts: int  # failed delivery attempts so far
 
@@ -529,17 +529,28 @@ class HotStore:
     async def pending_window(
         self, after: Key, until_us: int | None, n: int
     ) -> list[tuple[int, str, str]]:
-        """Up to `n` pending events (waiting, or held by a pause) whose key (their time in
-        Redis, which is a retry's time after a failed attempt; then the schedule_id) comes
-        after `after`, with a time before `until_us`; in key order: (µs, id, state)."""
-        k = self.keys
+        """Up to `n` pending events (waiting, held by a pause or throttled by a rate limit)
+        whose key (their time in Redis, which is a retry's time after a failed attempt;
+        then the schedule_id) comes after `after`, with a time before `until_us`; in key
+        order: (µs, id, state)."""
         found = [
             (us, sid, state)
-            for name, state in ((k.scheduled, "pending"), (k.held, "held"))
+            for name, state in await self._pending_sets()
             for us, sid in await self._zset_after(name, after, until_us, n)
         ]
         found.sort()
         return found[:n]
+
+    async def _pending_sets(self) -> list[tuple[str, str]]:
+        """The sorted sets of pending events and what they mean: waiting, held by a pause,
+        and each topic's events waiting for its rate limit."""
+        k = self.keys
+        topics = [_text(t) for t in await self.redis.zrange(k.throttled_topics, 0, -1)]
+        return [
+            (k.scheduled, "pending"),
+            (k.held, "held"),
+            *((k.throttled_prefix + topic, "throttled") for topic in topics),
+        ]
 
     async def _zset_after(self, name: str, after: Key, until_us: int | None, n: int) -> list[Key]:
         """The first `n` members of a sorted set by (score in µs, member) after `after`.
@@ -579,15 +590,16 @@ class HotStore:
         return out[:cap], cursor == 0 and len(out) <= cap
 
     async def count_window(self, from_us: int | None, until_us: int | None) -> int:
-        """How many pending events (waiting, or held by a pause) have a time in Redis in
-        [from_us, until_us)."""
+        """How many pending events (waiting, held by a pause, throttled by a rate limit)
+        have a time in Redis in [from_us, until_us)."""
         low = "-inf" if from_us is None else repr(from_us / 1_000_000)
         high = "+inf" if until_us is None else f"({until_us / 1_000_000!r}"
+        sets = await self._pending_sets()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcount(self.keys.scheduled, low, high)
-            pipe.zcount(self.keys.held, low, high)
-            waiting, held = await pipe.execute()
-        return int(waiting) + int(held)
+            for name, _ in sets:
+                pipe.zcount(name, low, high)
+            counts = await pipe.execute()
+        return sum(int(n) for n in counts)
 
     async def states(self, schedule_ids: Sequence[str]) -> dict[str, HotState]:
         """What Redis holds now under these ids (left out: unknown, or a payload this
@@ -613,4 +625,14 @@ class HotStore:
                 continue
             state = "in_flight" if lease is not None else "held" if held is not None else "pending"
             out[sid] = HotState(state, ev, int(attempts or 0))
+        waiting = [sid for sid, h in out.items() if h.state == "pending"]
+        if waiting:  # or waiting for its topic's rate limit
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sid in waiting:
+                    pipe.zscore(k.throttled_prefix + out[sid].event.topic, sid)
+                found = await pipe.execute()
+            for sid, score in zip(waiting, found, strict=True):
+                if score is not None:
+                    h = out[sid]
+                    out[sid] = HotState("throttled", h.event, h.attempts)
         return out
