@@ -176,6 +176,7 @@ class Runtime:
                 s.dead_letter_topic,
                 batch_size=s.ingest_batch_size,
                 max_dead_letter_bytes=s.max_body_bytes,
+                recurring=self.recurring,
             )
             self._tasks["consumer"] = asyncio.create_task(self.consumer.run(), name="consumer")
 

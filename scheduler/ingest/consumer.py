@@ -23,10 +23,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from scheduler import metrics
-from scheduler.errors import BeyondHorizon, InvalidEvent
+from scheduler.errors import BeyondHorizon, InvalidEvent, RecurringNotFound
 from scheduler.hot.backoff import Outage
-from scheduler.ingest.envelope import dead_letter_headers, parse_envelope
+from scheduler.ingest.envelope import (
+    RecurringCommand,
+    dead_letter_headers,
+    parse_envelope,
+    parse_recurring_envelope,
+)
 from scheduler.models import Event, Limits
+from scheduler.recurring.schedules import RecurringSchedules
 from scheduler.router import Router
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,7 @@ class Prepared:
     now: float
     events: list[Event] = field(default_factory=list)
     rejected: list[tuple[Record, str, str]] = field(default_factory=list)
+    recurring: list[RecurringCommand] = field(default_factory=list)  # in message order
 
 
 @dataclass(slots=True)
@@ -48,6 +55,7 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    recurring: int = 0  # recurring-schedule messages applied
 
 
 class DelayedEventsConsumer:
@@ -61,8 +69,11 @@ class DelayedEventsConsumer:
         *,
         batch_size: int,
         max_dead_letter_bytes: int,
+        recurring: RecurringSchedules | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`recurring`: where recurring-schedule messages go (without it they are
+        dead-lettered as invalid)."""
         self.consumer = consumer
         self.producer = producer
         self.router = router
@@ -70,6 +81,7 @@ class DelayedEventsConsumer:
         self.dead_letter_topic = dead_letter_topic
         self.batch_size = batch_size
         self.max_dead_letter_bytes = max_dead_letter_bytes
+        self.recurring = recurring
         self.clock = clock
         self._stopping = asyncio.Event()
         self.running = False
@@ -182,6 +194,12 @@ class DelayedEventsConsumer:
         prepared = Prepared(now)
         for rec in records:
             try:
+                command = parse_recurring_envelope(rec, self.limits)
+                if command is not None:
+                    if self.recurring is None:
+                        raise InvalidEvent("recurring schedules are not taken here")
+                    prepared.recurring.append(command)
+                    continue
                 ev = parse_envelope(rec, self.limits, now)
                 self.router.check(ev, now)
                 prepared.events.append(ev)
@@ -208,6 +226,8 @@ class DelayedEventsConsumer:
             result.duplicates = len(stored) - result.stored
             for tier, n in Counter(s.tier for s in stored if s.added).items():
                 metrics.EVENTS_SCHEDULED.labels("kafka", tier.value).inc(n)
+        if prepared.recurring:
+            result.recurring = await self._apply_recurring(prepared.recurring)
         if prepared.rejected:
             await self._dead_letter(prepared.rejected)
             result.dead_lettered = len(prepared.rejected)
@@ -216,6 +236,19 @@ class DelayedEventsConsumer:
         self.totals.dead_lettered += result.dead_lettered
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         return result
+
+    async def _apply_recurring(self, commands: list[RecurringCommand]) -> int:
+        """Create, replace or delete recurring schedules, in message order. Running it
+        again (a retried batch, a redelivery) changes nothing more."""
+        assert self.recurring is not None
+        for command in commands:
+            if command.definition is not None:
+                await self.recurring.update(command.recurring_id, command.definition, create=True)
+            else:
+                # Deleted already (or never there): the message's wish holds.
+                with contextlib.suppress(RecurringNotFound):
+                    await self.recurring.delete(command.recurring_id)
+        return len(commands)
 
     async def _dead_letter(self, rejected: list[tuple[Record, str, str]]) -> None:
         futures = []

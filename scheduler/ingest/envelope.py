@@ -6,6 +6,11 @@
      "priority": 0, "max_delay_seconds": 86400, "schedule_id": "reminder-123"}
 
 Same fields and rules as the HTTP and Python APIs (scheduler.models.ScheduleRequest).
+
+A recurring schedule travels on the same topic (scheduler.recurring), as a message with
+one field: `{"recurring": {<definition>}}` creates or replaces it (the same definition
+again changes nothing, so a redelivered message is harmless), `{"recurring_delete":
+"<recurring_id>"}` deletes it (nothing to delete is fine).
 `delay_seconds` counts from the message's Kafka timestamp (when it was produced), so
 consumer lag does not push events later. Without a schedule_id the event gets one
 derived from the message's topic, partition and offset: a message consumed twice (after
@@ -16,11 +21,20 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from aiokafka.structs import ConsumerRecord
 
 from scheduler.errors import InvalidEvent
 from scheduler.models import Event, Limits, parse_request, to_event
+from scheduler.recurring.model import (
+    RECURRING_ID_RE,
+    RecurringRequest,
+    check_template,
+    parse_recurring,
+)
 
 # Kafka timestamps further than this from our clock are not trusted as the delay base.
 _MAX_CLOCK_SKEW = 3600.0
@@ -55,6 +69,59 @@ def parse_envelope(
         req.schedule_id = message_schedule_id(rec)
     now = time.time() if now is None else now
     return to_event(req, limits, now, base=delay_base(rec, now))
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringCommand:
+    """A recurring-schedule message: `definition` to create or replace, or None to delete."""
+
+    recurring_id: str
+    definition: RecurringRequest | None
+
+
+_RECURRING_KEYS = ("recurring", "recurring_delete")
+
+
+def parse_recurring_envelope(
+    rec: ConsumerRecord[bytes, bytes], limits: Limits
+) -> RecurringCommand | None:
+    """The recurring-schedule command of a message, None if it is not one (then it is
+    an event's envelope); InvalidEvent names what is wrong (`recurring.<field>`)."""
+    value = rec.value
+    if value is None or b'"recurring' not in value:  # cheap: most messages are events
+        return None
+    try:
+        data: Any = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None  # parse_envelope says what is wrong with it
+    if not isinstance(data, dict) or not any(key in data for key in _RECURRING_KEYS):
+        return None
+    if len(data) != 1:
+        raise InvalidEvent(
+            "recurring: a recurring-schedule message has one field, `recurring` or "
+            "`recurring_delete`",
+            field="recurring",
+        )
+    if "recurring_delete" in data:
+        rid = data["recurring_delete"]
+        if not isinstance(rid, str) or RECURRING_ID_RE.fullmatch(rid) is None:
+            raise InvalidEvent(
+                "recurring_delete: must be a recurring_id (1-64 of letters, digits, . _ : -)",
+                field="recurring_delete",
+            )
+        return RecurringCommand(rid, None)
+    body = data["recurring"]
+    if not isinstance(body, dict):
+        raise InvalidEvent(
+            "recurring: must be a recurring schedule's definition (an object)", field="recurring"
+        )
+    try:
+        req = parse_recurring(body)
+        check_template(req, limits)
+    except InvalidEvent as exc:
+        field = f"recurring.{exc.field}" if exc.field else "recurring"
+        raise InvalidEvent(f"recurring: {exc}", field=field) from None
+    return RecurringCommand(req.recurring_id, req)
 
 
 def dead_letter_headers(
