@@ -1,9 +1,10 @@
 """The operator commands: `stats`, `status`, `list`, `cancel`, `pause`, `resume`, `limits`,
-`sync`, `cleanup`, `dead-letters` talk to a running product through its HTTP API (`--url`, else
-SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else SCHEDULES_API_TOKEN, sent
-as a bearer token), so they work against `make dev` and a deployed API alike. `tail`
-reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and `maintenance` talks to ClickHouse
-(CLICKHOUSE_URL, or the embedded engine through the running product's SQL endpoint).
+`sync`, `cleanup`, `dead-letters`, `recurring` talk to a running product through its HTTP
+API (`--url`, else SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else
+SCHEDULES_API_TOKEN, sent as a bearer token), so they work against `make dev` and a
+deployed API alike. `tail` reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and
+`maintenance` talks to ClickHouse (CLICKHOUSE_URL, or the embedded engine through the
+running product's SQL endpoint).
 
 This module only builds their parsers (argparse alone, so `--help` stays fast); each
 command imports what it needs when it runs.
@@ -28,6 +29,7 @@ COMMANDS = frozenset(
         "tail",
         "maintenance",
         "dead-letters",
+        "recurring",
     }
 )
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -142,6 +144,7 @@ def add_commands(sub: Any) -> None:
     )
 
     _dead_letters(sub)
+    _recurring(sub)
 
     maintenance = sub.add_parser(
         "maintenance",
@@ -224,6 +227,34 @@ def _add_list(sub: Any) -> None:
     _api_options(listing, 30.0)
 
 
+def _recurring(sub: Any) -> None:
+    recurring = sub.add_parser(
+        "recurring", help="recurring schedules: list, show, create, delete, pause, resume, preview"
+    )
+    actions = recurring.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every recurring schedule")
+    show = actions.add_parser("show", help="one recurring schedule")
+    create = actions.add_parser(
+        "create", help="create one from a JSON definition (the same again changes nothing)"
+    )
+    create.add_argument(
+        "definition", metavar="DEFINITION", help="JSON text, @file.json, or - for stdin"
+    )
+    delete = actions.add_parser("delete", help="delete one; its pending occurrences are cancelled")
+    pause = actions.add_parser("pause", help="stop one; its pending occurrences are cancelled")
+    resume = actions.add_parser("resume", help="start one again (missed ones: its catch-up)")
+    preview = actions.add_parser("preview", help="the next occurrences, as they would fire")
+    for parser in (show, delete, pause, resume):
+        parser.add_argument("recurring_id")
+    preview.add_argument("recurring_id", nargs="?", help="a stored recurring schedule")
+    preview.add_argument(
+        "--definition", metavar="DEFINITION", help="an unsaved one: JSON text, @file or -"
+    )
+    preview.add_argument("--count", type=int, default=10, metavar="N", help="how many (10)")
+    for parser in (listing, show, create, delete, pause, resume, preview):
+        _api_options(parser, 30.0)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run an operator command; the exit code."""
     try:
@@ -239,6 +270,10 @@ def run(args: argparse.Namespace) -> int:
             from cli.ops.maintenance import cmd_maintenance
 
             return cmd_maintenance(args)
+        if args.command == "recurring":
+            from cli.ops.recurring import cmd_recurring
+
+            return cmd_recurring(args)
         if args.command == "dead-letters":
             from cli.ops.deadletters import cmd_dead_letters
 
