@@ -40,7 +40,7 @@ KNOWN = {
 }
 CLI_COMMANDS = {
     "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql",
-    "dead-letters", "list",
+    "dead-letters", "list", "recurring",
 }  # fmt: skip
 SYSTEMD_ONLY = {"systemctl", "journalctl"}  # run on a systemd host only; units verified
 FOLLOW = ("tail -f", "redis-cli monitor")  # run until stopped: given a few seconds here
@@ -263,6 +263,9 @@ EXPECT = {
     "&status=pending&limit=20\" | jq '.counts, [.items[] | {schedule_id, status, hot_state, "
     "scheduled_at}]'": '"cancelled":',
     "hybrid-scheduler list --from now --to +1d --limit 100": "matching",
+    # Recurring schedules: the one the doc creates, and its occurrences stored an hour ahead.
+    "hybrid-scheduler recurring show heartbeat": "every 900 s",
+    'redis-cli zrange "scheduled_events:recurring:occ:heartbeat" 0 -1 WITHSCORES': "heartbeat@1@",
 }
 
 
