@@ -42,13 +42,20 @@ SHARED = (
     "dead_letter_topic",
     "temporal_namespace",
     "temporal_task_queue",
+    "redis_sentinels",
+    "redis_sentinel_master",
+    "redis_sentinel_password",
+    "redis_min_replicas_ack",
+    "redis_replica_ack_timeout",
 )
 
 
 def cmd_dev(settings: Settings) -> None:
     """Start what is not configured in the environment, then run every role."""
     external = {
-        "redis": os.environ.get("REDIS_URL"),
+        # Sentinel mode: the Sentinels name the Redis; dev starts none.
+        "redis": os.environ.get("REDIS_URL")
+        or (settings.redis_url if settings.redis_sentinels else None),
         "kafka": os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
         "temporal": os.environ.get("TEMPORAL_ADDRESS"),
     }

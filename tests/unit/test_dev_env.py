@@ -54,6 +54,20 @@ def test_a_clickhouse_server_and_shared_settings_are_passed_on() -> None:
     assert "KAFKA_IDEMPOTENT_PRODUCER" not in env  # a real broker keeps idempotence
 
 
+def test_sentinel_mode_and_replica_acks_are_passed_on() -> None:
+    settings = Settings(
+        **BASE,
+        redis_sentinels="10.0.0.1:26379,10.0.0.2:26379",
+        redis_sentinel_master="hot",
+        redis_min_replicas_ack=1,
+    )
+    env = dev_environment(settings, None)
+    assert env["SCHEDULES_REDIS_SENTINELS"] == "10.0.0.1:26379,10.0.0.2:26379"
+    assert env["SCHEDULES_REDIS_SENTINEL_MASTER"] == "hot"
+    assert env["SCHEDULES_REDIS_MIN_REPLICAS_ACK"] == "1"
+    assert "SCHEDULES_REDIS_SENTINEL_PASSWORD" not in env  # unset stays unset
+
+
 def test_without_the_cold_tier_other_processes_go_without_it_too() -> None:
     env = dev_environment(Settings(**{**BASE, "cold_tier_enabled": False}), None)
     assert env["SCHEDULES_COLD_TIER_ENABLED"] == "false"
