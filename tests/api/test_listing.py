@@ -349,3 +349,25 @@ async def test_events_waiting_for_their_topic_s_rate_limit_are_listed_throttled(
         states = sorted(i["hot_state"] for i in page["items"])
         assert states == ["in_flight"] + ["throttled"] * 4, page
         assert page["counts"]["scheduled"] == 5
+
+
+async def test_redis_only_pages_stop_at_their_budget_and_page_on(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter read from payloads examines at most SCAN_BUDGET events a page: a page may
+    be short or empty, with a cursor; paging on finds every match; the counts say they
+    are not exact."""
+    from scheduler import listing
+
+    monkeypatch.setattr(listing, "SCAN_BUDGET", 40)
+    monkeypatch.setattr(listing, "CHUNK", 15)
+    events = [_event(f"b{i:03d}", 60 + i, topic="rare" if i % 50 == 49 else "common")
+              for i in range(150)]  # fmt: skip
+    await _post(api, events)
+    first = await _list(api, topic="rare")
+    assert first["items"] == [] and first["next_cursor"] is not None
+    assert first["examined"] == 40
+    assert first["counts"]["scheduled"] == 0 and first["counts_exact"] is False
+    assert await _ids(api, topic="rare") == ["b049", "b099", "b149"]
+    everything = await _list(api, limit=5)
+    assert everything["counts"]["scheduled"] == 150 and everything["counts_exact"] is True
