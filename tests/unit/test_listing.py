@@ -82,3 +82,9 @@ def test_a_filter_keeps_what_it_says() -> None:
     assert ListFilter().wanted == frozenset(State)
     assert ListFilter().keeps(**row, at_us=0)
     assert f.reads_payloads and not ListFilter(tier=Tier.HOT).reads_payloads
+
+
+def test_the_command_line_offers_every_status() -> None:
+    from cli.ops import STATUSES
+
+    assert set(STATUSES) == {s.value for s in State}
