@@ -1,16 +1,19 @@
 """GET /api/v1/schedules/{schedule_id}/event: a schedule's event as stored, body and
-headers included (the console's schedule page). Bodies may be confidential, so with
-SCHEDULES_API_TOKEN set this read needs the token (or the console's session)."""
+headers included, and GET .../{schedule_id}/attempts: its delivery attempts (the console's
+schedule page). Bodies may be confidential, so with SCHEDULES_API_TOKEN set the event
+needs the token (or the console's session)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import Authorized, ServiceDep
+from api.deps import AnalyticsDep, Authorized, ServiceDep
 from api.errors import Problem, error_responses
+from api.schemas.monitoring_examples import NO_COLD_TIER
+from scheduler.cold.analytics import Attempt
 from scheduler.models import Event
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -96,3 +99,71 @@ async def get_event(schedule_id: str, service: ServiceDep) -> StoredEvent:
     if ev is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored event {schedule_id!r}")
     return StoredEvent.of(ev)
+
+
+class Attempts(BaseModel):
+    schedule_id: str
+    attempts: list[Attempt] = Field(
+        description="Each delivery attempt's outcome, oldest first (success, error, timeout "
+        "or skipped; a retried attempt is an error or a timeout)."
+    )
+
+
+ATTEMPTS_EXAMPLE = {
+    "schedule_id": "reminder-123",
+    "attempts": [
+        {
+            "executed_at": "2026-11-23T10:00:10.007Z",
+            "status": "timeout",
+            "delay_seconds": 10.007,
+            "error": "KafkaTimeoutError: not acknowledged within 10000 ms",
+            "retry_count": 0,
+            "processing_time_ms": 10004,
+            "node_id": "executor-1",
+        },
+        {
+            "executed_at": "2026-11-23T10:00:11.620Z",
+            "status": "success",
+            "delay_seconds": 11.62,
+            "retry_count": 1,
+            "processing_time_ms": 3,
+            "node_id": "executor-2",
+        },
+    ],
+}
+
+
+@router.get(
+    "/{schedule_id}/attempts",
+    responses={
+        200: {"content": {"application/json": {"example": ATTEMPTS_EXAMPLE}}},
+        404: {
+            "model": Problem,
+            "description": "Unknown schedule_id, or its event is no longer stored.",
+            "content": {
+                "application/json": {"example": {"detail": "no stored event 'reminder-123'"}}
+            },
+        },
+        **NO_COLD_TIER,
+        **error_responses(503),
+    },
+)
+async def get_attempts(
+    schedule_id: str,
+    service: ServiceDep,
+    analytics: AnalyticsDep,
+    limit: int = Query(100, ge=1, le=1000),
+) -> Attempts:
+    """The schedule's delivery attempts as the execution results record them (the cold
+    tier's `schedule_execution_results`, written within SCHEDULES_ANALYTICS_FLUSH_INTERVAL
+    of each attempt)."""
+    results = analytics()  # 409 without the cold tier
+    ev = await service.get_event(schedule_id)
+    if ev is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored event {schedule_id!r}")
+    # Attempts come after creation; a day's margin for clocks and replays of older rows.
+    since = datetime.fromtimestamp(min(ev.created_at, ev.scheduled_at), UTC) - timedelta(days=1)
+    return Attempts(
+        schedule_id=schedule_id,
+        attempts=await results.get_attempts(schedule_id, since, limit=limit),
+    )

@@ -107,6 +107,19 @@ class Timeline:
     per_minute: list[MinuteFigures]
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt's outcome (a schedule_execution_results row)."""
+
+    executed_at: datetime
+    status: str  # success, error, timeout, skipped
+    delay_seconds: float  # how late it was sent (or decided)
+    retry_count: int  # attempts before this one
+    processing_time_ms: int
+    node_id: str
+    error: str | None = None
+
+
 class ScheduleAnalyticsService:
     def __init__(self, ch: ClickHouse) -> None:
         self.cold = ColdStore(ch)
@@ -141,6 +154,25 @@ class ScheduleAnalyticsService:
                 )
             )
         return Timeline(minutes=minutes, since=since, per_minute=per_minute)
+
+    async def get_attempts(
+        self, schedule_id: str, since: datetime, *, limit: int = 100
+    ) -> list[Attempt]:
+        """The delivery attempts of one schedule recorded since `since`, oldest first."""
+        since_us = int(_utc(since).timestamp() * 1_000_000)
+        rows = await self.cold.attempts(schedule_id, since_us, limit)
+        return [
+            Attempt(
+                executed_at=datetime.fromtimestamp(int(r["executed_us"]) / 1_000_000, UTC),
+                status=str(r["status"]),
+                delay_seconds=float(r["delay_seconds"]),
+                error=r["error_message"],
+                retry_count=int(r["retry_count"]),
+                processing_time_ms=int(r["processing_time_ms"]),
+                node_id=str(r["node_id"]),
+            )
+            for r in rows
+        ]
 
     async def get_performance_metrics(
         self,

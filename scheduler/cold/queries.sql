@@ -255,6 +255,18 @@ WHERE executed_at >= now64(6) - toIntervalMinute({minutes:UInt32})
 GROUP BY minute
 ORDER BY minute
 
+-- name: attempts_of
+-- The execution results of one schedule (one row per delivery attempt's outcome) since
+-- {since}, oldest first: the console's schedule page. {since} (its creation) keeps the
+-- read to the days since then (the table is partitioned by day, sorted by hour).
+SELECT toUnixTimestamp64Micro(executed_at) AS executed_us, status, delay_seconds,
+    error_message, retry_count, processing_time_ms, node_id
+FROM schedule_execution_results
+WHERE executed_at >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')
+    AND schedule_id = {schedule_id:String}
+ORDER BY executed_at
+LIMIT {limit:UInt32}
+
 -- name: failing_most
 -- The {top} entity types and actions with the most failures in the last {hours} hours.
 SELECT entity_type, action, count() AS n, argMax(error_message, executed_at) AS last

@@ -244,6 +244,11 @@ class ColdStore:
         failures = await self.ch.query(QUERIES["failing_most"], params)
         return rows[0], failures
 
+    async def attempts(self, schedule_id: str, since_us: int, limit: int) -> list[dict[str, Any]]:
+        """One schedule's execution results since `since_us` (Unix µs), oldest first."""
+        params = {"schedule_id": schedule_id, "since": since_us, "limit": limit}
+        return await self.ch.query(QUERIES["attempts_of"], params)
+
     async def per_minute(self, minutes: int) -> list[dict[str, Any]]:
         """Fired, failed and skipped per minute of the last `minutes` minutes (`minute`:
         naive UTC); minutes without outcomes are absent."""

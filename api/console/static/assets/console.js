@@ -357,7 +357,11 @@
 
   async function schedule(id) {
     const path = `${S}/${encodeURIComponent(id)}`;
-    const [status, event] = await Promise.all([get(path), get(`${path}/event`)]);
+    const [status, event, tries] = await Promise.all([
+      get(path),
+      get(`${path}/event`),
+      session.cold_tier ? get(`${path}/attempts`) : null,
+    ]);
     if (!status.ok) {
       show(h("h1", {}, "Schedule ", h("span", { class: "mono" }, id)), h("p", { class: "error" }, problem(status)),
         h("p", {}, h("a", { href: "#/schedules" }, "Back to schedules")));
@@ -415,11 +419,23 @@
     } else {
       body = [h("h2", {}, "Body"), h("p", { class: "muted" }, problem(event))];
     }
+    let attempts = null;
+    if (tries && tries.ok) {
+      attempts = tries.data.attempts.length
+        ? h("table", { id: "attempts" },
+          h("tr", {}, ["at", "outcome", "late by", "error", "node", "took"].map((c) => h("th", {}, c))),
+          tries.data.attempts.map((a) => h("tr", {},
+            h("td", {}, when(a.executed_at)), h("td", {}, badge(a.status === "success" ? "executed" : a.status)),
+            h("td", {}, secs(a.delay_seconds)), h("td", {}, a.error || "–"), h("td", {}, a.node_id || "–"),
+            h("td", {}, `${num(a.processing_time_ms)} ms`))))
+        : h("p", { class: "muted", id: "attempts" }, "No delivery attempt recorded yet.");
+    }
     show(
       h("p", {}, h("a", { href: "#/schedules" }, "← Schedules")),
       h("h1", {}, "Schedule ", h("span", { class: "mono" }, s.schedule_id)),
       actions,
       h("div", { class: "card" }, fields),
+      attempts ? [h("h2", {}, "Delivery attempts"), attempts] : null,
       body,
     );
   }
