@@ -200,3 +200,28 @@ async def test_the_job_runs_without_temporal(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert r.json() == {"via": "in_process", "runs": [], "last_sync": None}
     assert (await api.get(f"{MON}/jobs?limit=0")).status_code == 422
+
+
+async def test_the_attempts_of_a_fired_event(
+    make_client: MakeClient, hybrid_settings: Settings
+) -> None:
+    api = await make_client(hybrid_settings, roles=["executor"])
+    event = {"topic": "t", "body": "x", "delay_seconds": 0, "schedule_id": "fired-1"}
+    assert (await api.post("/api/v1/schedules", json=event)).status_code == 201
+
+    async def recorded() -> list[dict[str, object]]:
+        r = await api.get("/api/v1/schedules/fired-1/attempts")
+        assert r.status_code == 200, r.text
+        found: list[dict[str, object]] = r.json()["attempts"]
+        return found
+
+    attempts = await eventually(recorded, timeout=20, interval=0.2)
+    assert isinstance(attempts, list) and len(attempts) == 1
+    (one,) = attempts
+    assert (one["status"], one["retry_count"], one["error"]) == ("success", 0, None)
+    assert (await api.get("/api/v1/schedules/nope/attempts")).status_code == 404
+    assert (await api.get("/api/v1/schedules/fired-1/attempts?limit=0")).status_code == 422
+
+
+async def test_the_attempts_need_the_cold_tier(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/api/v1/schedules/x/attempts")).status_code == 409

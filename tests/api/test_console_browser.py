@@ -508,8 +508,17 @@ async def test_a_dead_letter_is_replayed_after_a_dry_run_and_fires(
         await b.page.wait_for_selector("#flash .msg")
         assert "Replayed 1 of 1" in await b.text("#flash")
         assert "Replayed 1" in await b.text("#replay-counts")
+        assert await reaches(console.http, "dl-1", "executed")
+        (message,) = await target.read(1, timeout=20)
+        assert dict(message.headers)["schedule_id"] == b"dl-1"
+        assert message.value == b"body-dl-1"
+
+        # Its page shows both attempts: the dead-lettering and the replay that fired.
+        async def both_attempts() -> bool:
+            await b.open("/schedules/dl-1", "#schedule-status")
+            return await b.page.locator("#attempts tr").count() == 3
+
+        assert await eventually(both_attempts, timeout=20, interval=1.0)
+        assert "error" in await b.text("#attempts") and "executed" in await b.text("#attempts")
+        await b.screenshot("schedule")
         assert b.errors == []
-    assert await reaches(console.http, "dl-1", "executed")
-    (message,) = await target.read(1, timeout=20)
-    assert dict(message.headers)["schedule_id"] == b"dl-1"
-    assert message.value == b"body-dl-1"
