@@ -174,7 +174,8 @@ def describe(
         if settings.temporal_metrics_port:
             parts.append(f"Temporal SDK metrics on port {settings.temporal_metrics_port}")
     if with_api:
-        parts.append(f"HTTP API on http://{settings.api_host}:{settings.api_port}")
+        api = f"http://{settings.api_host}:{settings.api_port}"
+        parts.append(f"HTTP API on {api} (operator console: {api}/ui)")
     if settings.metrics_port:
         parts.append(
             f"Prometheus metrics on {metrics_url(settings.metrics_host, settings.metrics_port)}"
