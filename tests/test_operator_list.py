@@ -37,6 +37,9 @@ def test_list_prints_a_table_with_the_counts(product: Product) -> None:  # noqa:
     assert [i["schedule_id"] for i in rest["items"]] == [f"{topic}-2"]
     assert rest["next_cursor"] is None
 
+    # A time in the past as the README writes it (argparse reads `--from -1d` as an option).
+    past = json.loads(ok(product.env, "list", "--from=-1d", "--to", "now", "--json"))
+    assert past["items"] == []
     window = ok(product.env, "list", "--from", "+90m", "--to", "+3h", "--json")
     assert [i["schedule_id"] for i in json.loads(window)["items"]] == [f"{topic}-o"]
     assert f"{topic}-0" in ok(product.env, "list", "--status", "pending", "--status", "error")
@@ -65,3 +68,24 @@ def test_relative_times() -> None:
     assert when("-30m", now) == "2030-01-01T11:30:00+00:00"
     assert when("+1d", now) == "2030-01-02T12:00:00+00:00"
     assert when("2030-01-01T00:00:00Z", now) == "2030-01-01T00:00:00Z"
+
+
+def test_the_documented_list_commands_parse() -> None:
+    """Every `hybrid-scheduler list ...` the README and the runbook show is a command line
+    the parser takes as written."""
+    import shlex
+    from pathlib import Path
+
+    from cli.main import build_parser
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for doc in ("README.md", "docs/operations.md"):
+        text = (root / doc).read_text()
+        found += re.findall(r"^hybrid-scheduler (list [^|\n]*)", text, re.M)
+    assert len(found) >= 5
+    for command in found:
+        try:
+            build_parser().parse_args(shlex.split(command))
+        except SystemExit:
+            raise AssertionError(f"does not parse: hybrid-scheduler {command}") from None
