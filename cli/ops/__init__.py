@@ -218,7 +218,7 @@ def _add_list(sub: Any) -> None:
             dest=f"{name}_",
             metavar="TIME",
             help=f"scheduled_at {what} TIME: RFC 3339 (2030-01-01T00:00:00Z), now, or "
-            "relative to now (+2h, -30m, +1d)",
+            f"relative to now (+2h, +1d; in the past with '=': --{name}=-30m)",
         )
     listing.add_argument(
         "--limit", type=int, default=50, metavar="N", help="schedules per page, 1-1000 (50)"
