@@ -40,7 +40,7 @@ KNOWN = {
 }
 CLI_COMMANDS = {
     "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql",
-    "dead-letters", "list", "recurring",
+    "dead-letters", "list", "recurring", "limits",
 }  # fmt: skip
 SYSTEMD_ONLY = {"systemctl", "journalctl"}  # run on a systemd host only; units verified
 FOLLOW = ("tail -f", "redis-cli monitor")  # run until stopped: given a few seconds here
@@ -258,6 +258,9 @@ EXPECT = {
     "curl -s http://localhost:8000/api/v1/schedules/monitoring/stats | jq '.circuit_breaker'": (
         '"closed"'
     ),
+    # Rate-limiting a topic: the limit just set, from the API.
+    "curl -s http://localhost:8000/api/v1/schedules/monitoring/rate-limits | jq '.limits[] | "
+    "{topic, events_per_second, burst, source, throttled}'": '"events_per_second": 200',
     # Finding schedules: a page with the counts by status (every status named).
     'curl -s "http://localhost:8000/api/v1/schedules?topic=user.notifications&status=scheduled'
     "&status=pending&limit=20\" | jq '.counts, [.items[] | {schedule_id, status, hot_state, "
