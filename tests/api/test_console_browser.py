@@ -190,6 +190,7 @@ async def chromium(base: str) -> AsyncIterator[Browser]:
             page.on("console", on_console)
             await page.route("**/*", only_the_api)
             yield b
+            assert b.refused == [], f"requests that would have left localhost: {b.refused}"
         finally:
             await browser.close()
 
