@@ -199,6 +199,9 @@ async def test_the_redis_only_listing(api: httpx.AsyncClient, hot: HotStore) -> 
     b = await _list(api, topic="t.b")
     assert (b["counts"]["scheduled"], b["counts_exact"]) == (len(topic_b), True)
     assert await _ids(api, status="pending") == []  # nothing waits in ClickHouse
+    # The counts leave the status filter aside, as with the cold tier.
+    assert (await _list(api, status="pending"))["counts"]["scheduled"] == 120
+    assert (await _list(api, tier="cold"))["counts"]["scheduled"] == 0
     assert await _ids(api, tier="cold") == []
     now = datetime.now(UTC)
     window = {"from": (now + timedelta(seconds=100)).isoformat(),
