@@ -391,9 +391,14 @@ def _window_start(f: ListFilter, after: Key | None) -> Key:
 async def list_hot(
     hot: HotStore, f: ListFilter, *, after: Key | None, limit: int, counts: bool
 ) -> SchedulePage:
-    if State.SCHEDULED not in f.wanted or f.tier is Tier.COLD:
+    if f.tier is Tier.COLD:  # nothing in Redis is in the cold tier
         return SchedulePage([], None, _no_counts() if counts else None, True, "redis", limit, 0)
     in_flight, _ = await hot.in_flight_keys(IN_FLIGHT_CAP)
+    by_status, exact = (None, True)
+    if counts:  # the status filter aside
+        by_status, exact = await _hot_counts(hot, f, in_flight)
+    if State.SCHEDULED not in f.wanted:  # everything in Redis is scheduled
+        return SchedulePage([], None, by_status, exact, "redis", limit, 0)
     scan = _Scan(hot, f, _window_start(f, after), in_flight)
     items: list[ListedSchedule] = []
     last: Key | None = None
@@ -407,9 +412,6 @@ async def list_hot(
     cursor = last if last is not None else (None if scan.exhausted else scan.position)
     if last is not None and scan.exhausted and last == scan.position:
         cursor = None
-    by_status, exact = (None, True)
-    if counts:
-        by_status, exact = await _hot_counts(hot, f, in_flight)
     return SchedulePage(
         items=items,
         next_cursor=None if cursor is None else encode_cursor(cursor),
