@@ -19,7 +19,7 @@ hybrid-scheduler limits list | set TOPIC N [--burst B] | clear TOPIC   per-topic
 hybrid-scheduler sync | cleanup          the manual operations
 hybrid-scheduler tail TOPIC              watch events arrive, with headers and lateness
 hybrid-scheduler dead-letters list|replay [ID ...] [--dry-run]   dead letters, and replaying them
-hybrid-scheduler recurring list|show|create|delete|pause|resume|preview   recurring schedules
+hybrid-scheduler recurring list|show|create|delete|pause|resume|preview|restore
 hybrid-scheduler maintenance optimize|check   OPTIMIZE TABLE ... FINAL / CHECK TABLE
 """
 

@@ -47,7 +47,7 @@ from scheduler.hot.store import CancelResult, HotStore
 from scheduler.models import Event, ScheduleRequest, parse_request, to_event
 from scheduler.recurring.jobs import MaterializeResult
 from scheduler.recurring.model import RecurringDefinition, RecurringRequest, parse_recurring
-from scheduler.recurring.schedules import RecurringSchedules
+from scheduler.recurring.schedules import RecurringSchedules, Restored
 from scheduler.recurring.timing import Occurrence
 from scheduler.router import Router, Stored
 from scheduler.runtime import Runtime
@@ -349,6 +349,11 @@ class SchedulerService:
         if isinstance(definition, str):
             return await recurring.preview(await recurring.get(definition), count)
         return await recurring.preview(_recurring_request(definition), count)
+
+    async def restore_recurring(self) -> Restored:
+        """After Redis lost its data: put back the definitions the cold tier's mirror
+        has and Redis has not. ConfigError without the cold tier."""
+        return await self._recurring().restore()
 
     async def materialize_recurring(self) -> MaterializeResult:
         """Materialise every definition's occurrences due within the window (what the

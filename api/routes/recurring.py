@@ -47,6 +47,11 @@ class Preview(BaseModel):
     occurrences: list[PreviewOccurrence]
 
 
+class RestoredAnswer(BaseModel):
+    restored: int = Field(description="Definitions put back into Redis from the mirror.")
+    kept: int = Field(description="Mirrored definitions Redis still had (left as they are).")
+
+
 class Deleted(BaseModel):
     recurring_id: str
     version: int = Field(description="The version that was deleted.")
@@ -219,6 +224,28 @@ async def preview_unsaved(
 ) -> Preview:
     """The next occurrences of a definition that is not stored (nothing is saved)."""
     return _preview(req.recurring_id, await service.preview_recurring(req, count))
+
+
+@router.post(
+    "/restore",
+    dependencies=[Authorized],
+    responses={
+        200: _json({"restored": 3, "kept": 0}),
+        409: {
+            "model": Problem,
+            "description": "The cold tier (and so the mirror) is disabled.",
+            **_json({"detail": "restoring recurring schedules needs the cold tier's mirror "
+                     "(SCHEDULES_COLD_TIER_ENABLED=false)"}),
+        },
+        **error_responses(401, 503),
+    },
+)  # fmt: skip
+async def restore_recurring(service: ServiceDep) -> RestoredAnswer:
+    """After Redis lost its data: put back the definitions the cold tier's ClickHouse
+    mirror has and Redis has not (with their version and generation); their occurrences
+    are materialised from now on."""
+    r = await service.restore_recurring()
+    return RestoredAnswer(restored=r.restored, kept=r.kept)
 
 
 @router.get(

@@ -229,7 +229,8 @@ def _add_list(sub: Any) -> None:
 
 def _recurring(sub: Any) -> None:
     recurring = sub.add_parser(
-        "recurring", help="recurring schedules: list, show, create, delete, pause, resume, preview"
+        "recurring",
+        help="recurring schedules: list, show, create, delete, pause, resume, preview, restore",
     )
     actions = recurring.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every recurring schedule")
@@ -251,7 +252,10 @@ def _recurring(sub: Any) -> None:
         "--definition", metavar="DEFINITION", help="an unsaved one: JSON text, @file or -"
     )
     preview.add_argument("--count", type=int, default=10, metavar="N", help="how many (10)")
-    for parser in (listing, show, create, delete, pause, resume, preview):
+    restore = actions.add_parser(
+        "restore", help="after Redis lost its data: put back the definitions ClickHouse mirrors"
+    )
+    for parser in (listing, show, create, delete, pause, resume, preview, restore):
         _api_options(parser, 30.0)
 
 

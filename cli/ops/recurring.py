@@ -1,4 +1,4 @@
-"""`recurring list|show|create|delete|pause|resume|preview`: /api/v1/recurring, the
+"""`recurring list|show|create|delete|pause|resume|preview|restore`: /api/v1/recurring, the
 answer as a table (or as JSON with `--json`). A definition is given as JSON text,
 `@path` (a file) or `-` (standard input)."""
 
@@ -170,7 +170,20 @@ def preview(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
+def restore(api: Api, args: argparse.Namespace) -> int:
+    answer = api.call("POST", f"{URL}/restore")[1]
+    if args.json:
+        print_json(answer)
+    else:
+        out.print(
+            f"restored {answer['restored']} recurring schedules from the ClickHouse mirror "
+            f"({answer['kept']} were still in Redis)"
+        )
+    return 0
+
+
 ACTIONS = {
+    "restore": restore,
     "list": list_,
     "show": show_,
     "create": create,

@@ -298,3 +298,13 @@ ORDER BY hour_start
 SELECT $hourly_figures
 FROM schedule_performance_metrics
 WHERE $performance_window
+
+
+-- === recurring schedules' mirror =========================================================
+
+-- name: recurring_definitions
+-- Every recurring schedule's mirrored definition (its latest version; deleted ones are
+-- hidden by FINAL), for putting them back into an emptied Redis.
+SELECT recurring_id, definition
+FROM recurring_schedules FINAL
+ORDER BY recurring_id

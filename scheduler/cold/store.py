@@ -34,6 +34,8 @@ RESULT_COLUMNS = (
     "processing_time_ms", "node_id",
 )  # fmt: skip
 START = (-(2**62), "")  # a key before every real one
+RECURRING_TABLE = "recurring_schedules"
+RECURRING_COLUMNS = ("recurring_id", "definition", "version", "is_deleted", "updated_at")
 
 
 class ColdStore:
@@ -275,6 +277,21 @@ class ColdStore:
         hourly = await self.ch.query(QUERIES["performance_hourly"], params)
         totals = await self.ch.query(QUERIES["performance_totals"], params)
         return hourly, totals[0]
+
+    # --- recurring schedules' mirror -------------------------------------------------------
+
+    async def mirror_recurring(
+        self, recurring_id: str, definition: str | None, version: int, updated_us: int
+    ) -> None:
+        """Record a recurring schedule's definition (JSON), or its deletion (None)."""
+        updated = datetime.fromtimestamp(updated_us / 1_000_000, UTC)
+        row = [recurring_id, definition or "", version, 1 if definition is None else 0, updated]
+        await self.ch.insert(RECURRING_TABLE, [row], RECURRING_COLUMNS)
+
+    async def recurring_definitions(self) -> list[tuple[str, str]]:
+        """(recurring_id, definition JSON) of every mirrored, not deleted definition."""
+        rows = await self.ch.query_rows(QUERIES["recurring_definitions"], {})
+        return [(str(rid), str(d)) for rid, d in rows.rows]
 
 
 def _by_status(rows: Rows, wanted: list[str]) -> dict[str, int]:

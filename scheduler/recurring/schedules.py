@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from scheduler import metrics
 from scheduler.cold.journal import JournalWriter
 from scheduler.cold.store import ColdStore
-from scheduler.errors import InvalidEvent, RecurringConflict, RecurringNotFound
+from scheduler.errors import (
+    ClickHouseQueryError,
+    ConfigError,
+    InvalidEvent,
+    RecurringConflict,
+    RecurringNotFound,
+    ServiceUnavailable,
+)
 from scheduler.models import Limits, to_event
 from scheduler.recurring.jobs import MaterializeResult
 from scheduler.recurring.model import (
@@ -49,6 +56,12 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER_SECONDS = 3600.0  # occurrences are tracked this long after their time
 MAX_PREVIEW = 1000
 CAS_ATTEMPTS = 100
+
+
+@dataclass(slots=True)
+class Restored:
+    restored: int = 0  # definitions put back into Redis from the ClickHouse mirror
+    kept: int = 0  # mirrored definitions Redis still had (Redis is the source of truth)
 
 
 @dataclass(slots=True)
@@ -113,7 +126,7 @@ class RecurringSchedules:
                 f"recurring schedule {req.recurring_id!r} already exists with another "
                 f"definition (version {current.version}): update it instead"
             )
-        await self.reconcile(req.recurring_id)
+        await self.reconcile(req.recurring_id, mirror=True)
         return new, True
 
     async def update(
@@ -186,7 +199,7 @@ class RecurringSchedules:
                     )
                 new = self._new(create, now)
                 if await self.store.put(new, 0, Mark.starting(1, math.floor(now))) is None:
-                    await self.reconcile(recurring_id)
+                    await self.reconcile(recurring_id, mirror=True)
                     return new
                 continue
             current = found[0]
@@ -206,7 +219,7 @@ class RecurringSchedules:
             since = current.paused_at.timestamp() if resumed and current.paused_at else now
             new_mark = Mark.starting(changed.generation, math.floor(since))
             if await self.store.put(changed, current.version, new_mark) is None:
-                await self.reconcile(recurring_id)
+                await self.reconcile(recurring_id, mirror=True)
                 return changed
             if expected_version is not None:
                 raise RecurringConflict(
@@ -229,7 +242,7 @@ class RecurringSchedules:
                 f"recurring schedule {recurring_id!r} is at version {result}, "
                 f"not {expected_version}"
             )
-        await self.reconcile(recurring_id)
+        await self.reconcile(recurring_id, mirror=True)
         return found[0]
 
     async def preview(
@@ -251,14 +264,17 @@ class RecurringSchedules:
 
     # --- occurrences ---------------------------------------------------------------------
 
-    async def reconcile(self, recurring_id: str) -> Reconciled:
+    async def reconcile(self, recurring_id: str, *, mirror: bool = False) -> Reconciled:
         """Make the stored occurrences match the definition: cancel the pending ones of
         other generations (all of them if it is deleted or paused), materialise the
-        current generation's up to the window. Idempotent; one caller at a time."""
+        current generation's up to the window. Idempotent; one caller at a time.
+        `mirror` (after a change): also record the definition in the cold tier's mirror."""
         out = Reconciled()
         async with self.store.locked(recurring_id):
             now = self.clock()
             found = await self.store.get(recurring_id)
+            if mirror:
+                await self._mirror(recurring_id, None if found is None else found[0])
             tracked = await self.store.tracked(recurring_id)
             stale = _replaced(tracked, None if found is None else found[1])
             if stale:
@@ -292,6 +308,43 @@ class RecurringSchedules:
                     if s.added:
                         metrics.EVENTS_SCHEDULED.labels("recurring", s.tier.value).inc()
             await self.store.advance(recurring_id, d.generation, p.until)
+        return out
+
+    async def _mirror(self, recurring_id: str, d: RecurringDefinition | None) -> None:
+        """Record what Redis holds now in ClickHouse (under the definition's lock, so the
+        latest write is the latest state). Redis is the source of truth: a mirror write
+        that fails is logged, and the next change writes the mirror again."""
+        if self.cold is None:
+            return
+        stamp = time.time_ns() // 1000
+        try:
+            await self.cold.mirror_recurring(
+                recurring_id, None if d is None else d.model_dump_json(), stamp, stamp
+            )
+        except (ServiceUnavailable, ClickHouseQueryError, OSError) as exc:
+            log.warning(
+                "recurring schedule %s: ClickHouse mirror not updated: %s", recurring_id, exc
+            )
+
+    async def restore(self) -> Restored:
+        """Put the definitions the ClickHouse mirror has, and Redis has not, back into
+        Redis (after Redis lost its data), each with its version and generation; their
+        occurrences are materialised from now on (missed ones are not caught up: which
+        fired before the loss is unknown here). ConfigError without the cold tier."""
+        if self.cold is None:
+            raise ConfigError(
+                "restoring recurring schedules needs the cold tier's mirror "
+                "(SCHEDULES_COLD_TIER_ENABLED=false)"
+            )
+        out = Restored()
+        for recurring_id, raw in await self.cold.recurring_definitions():
+            d = RecurringDefinition.model_validate_json(raw)
+            mark = Mark.starting(d.generation, math.floor(self.clock()))
+            if await self.store.put(d, 0, mark) is None:
+                out.restored += 1
+                await self.reconcile(recurring_id)
+            else:
+                out.kept += 1
         return out
 
     async def materialize_all(

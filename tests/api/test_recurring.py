@@ -118,6 +118,13 @@ async def test_with_the_cold_tier(hybrid_api: httpx.AsyncClient) -> None:
     sid = r.json()["occurrences"][0]["schedule_id"]
     status = (await hybrid_api.get(f"/api/v1/schedules/{sid}")).json()
     assert status["status"] == "scheduled" and status["tier"] == "hot"
+    r = await hybrid_api.post(f"{URL}/restore")
+    assert r.json() == {"restored": 0, "kept": 1}  # the mirror has it, and so does Redis
     assert (await hybrid_api.delete(f"{URL}/cold")).status_code == 200
     status = (await hybrid_api.get(f"/api/v1/schedules/{sid}")).json()
     assert status["status"] == "cancelled"
+
+
+async def test_restore_without_the_cold_tier_is_a_409(api: httpx.AsyncClient) -> None:
+    r = await api.post(f"{URL}/restore")
+    assert r.status_code == 409 and "cold tier" in r.json()["detail"]

@@ -25,6 +25,7 @@ TABLES = {
     "schedule_performance_metrics",
     "schedule_performance_metrics_mv",
     "schema_migrations",
+    "recurring_schedules",
 }
 
 

@@ -267,3 +267,43 @@ async def test_the_recurring_role_materialises_on_a_timer(settings: Settings) ->
         assert service.runtime.running() == {"recurring": True}
     finally:
         await service.stop()
+
+
+async def test_the_cold_tier_mirrors_definitions_and_restores_a_lost_redis(
+    hybrid_settings: Settings, hot: HotStore, cold_db
+) -> None:
+    service = SchedulerService(hybrid_settings)
+    await service.start()
+    try:
+        kept, _ = await service.create_recurring(definition("kept", interval_seconds=600))
+        await service.update_recurring(definition("kept", interval_seconds=300))
+        await service.create_recurring(definition("gone", interval_seconds=600))
+        await service.delete_recurring("gone")
+        mirrored = await cold_db.query(
+            "SELECT recurring_id, is_deleted FROM recurring_schedules FINAL ORDER BY recurring_id"
+        )
+        assert [(r["recurring_id"], r["is_deleted"]) for r in mirrored] == [("kept", 0)]
+        before = await pending(hot)
+        assert len(before) == 12 and all(sid.startswith("kept@2@") for sid in before)
+
+        # Redis loses the definitions (the events stay: the hot tier's rebuild's business).
+        k = hot.keys
+        await hot.redis.delete(k.recurring, k.recurring_versions, k.recurring_marks)
+        assert await service.list_recurring() == []
+        restored = await service.restore_recurring()
+        assert (restored.restored, restored.kept) == (1, 0)
+        back = await service.get_recurring("kept")
+        assert (back.version, back.generation, back.interval_seconds) == (2, 2, 300)
+        assert back.event == kept.event
+        assert await pending(hot) == before  # the same occurrences: none doubled
+        again = await service.restore_recurring()
+        assert (again.restored, again.kept) == (0, 1)  # Redis has it: left as it is
+    finally:
+        await service.stop()
+
+
+async def test_restore_needs_the_cold_tier(service: SchedulerService) -> None:
+    from scheduler.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cold tier"):
+        await service.restore_recurring()
