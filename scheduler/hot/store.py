@@ -24,7 +24,7 @@ from typing import Any, cast
 import msgpack
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ReadOnlyError
 
 from scheduler import codec
 from scheduler.errors import NotReplicated, SchedulerError, ServiceUnavailable
@@ -192,6 +192,14 @@ class HotStore:
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
+            if isinstance(reply, ReadOnlyError):
+                # A replica now (a failover behind a single REDIS_URL, e.g. a DNS name):
+                # drop the idle connections, so the next try connects (and resolves) anew.
+                await self.redis.connection_pool.disconnect(inuse_connections=False)
+                raise ServiceUnavailable(
+                    f"Redis refused the write as a read-only replica ({reply}): "
+                    "a failover? try again"
+                ) from reply
             if isinstance(reply, Exception):
                 raise reply
         return replies

@@ -11,7 +11,7 @@ import pytest
 from conftest import PrivateRedis, eventually
 from redis.asyncio import Redis
 
-from scheduler.errors import NotReplicated
+from scheduler.errors import NotReplicated, ServiceUnavailable
 from scheduler.hot import client
 from scheduler.hot.keys import Keys
 from scheduler.hot.pause import PauseControl, Scope
@@ -177,5 +177,23 @@ async def test_a_primary_without_the_scripts_gets_them_and_nothing_runs_twice(
         )
         assert replies == [1, b"pending", 11, b"unknown"]
         assert await hot.redis.get(k.fence) == b"11"  # the INCR was not sent again
+    finally:
+        await hot.redis.aclose()
+
+
+async def test_a_write_to_a_replica_is_a_clear_unavailability(
+    replicated_redis: ReplicatedRedis, uid: str
+) -> None:
+    """A single REDIS_URL that leads to a replica (a failover behind a DNS name): the
+    write is refused as ServiceUnavailable (503, retried by the loops), not a crash."""
+    assert await eventually(replicated_redis.replicas_in_sync, timeout=30)
+    url = f"redis://127.0.0.1:{replicated_redis.replica_port}/0"
+    s = Settings(redis_url=url, redis_key_prefix=f"t{uid}:")
+    hot = HotStore(client.connect(s), Keys(s.redis_key_prefix))
+    try:
+        with pytest.raises(ServiceUnavailable, match="read-only replica"):
+            await hot.schedule(events("r-", 1))
+        with pytest.raises(ServiceUnavailable, match="read-only replica"):
+            await PauseControl(hot).pause(Scope.ALL)
     finally:
         await hot.redis.aclose()
