@@ -105,7 +105,7 @@ async def test_limit_holds_across_two_executors_and_nothing_is_early_or_lost(
     for m in messages:  # never early
         assert m.timestamp / 1000 >= due[dict(m.headers)["schedule_id"].decode()] - 0.002
     times = record_times(messages)
-    assert_within_limit(times, rate, burst, slack=rate * 0.25)
+    assert_within_limit(times, rate, burst, slack=rate * 1.0)  # 1 s of jitter
     # Not much slower than the limit either: (n - burst) / rate = 3.9 s.
     assert times[-1] - times[0] < (n - burst) / rate * 1.5 + 1
     # Lateness is recorded as for any event: each outcome has its firing time.
@@ -171,7 +171,7 @@ async def test_throttled_events_fire_in_due_order_and_the_executor_sleeps(
     order = sorted(messages, key=lambda m: (m.timestamp, m.offset))
     assert ids(order) == [f"e{i}" for i in range(8)]
     times = record_times(messages)
-    assert_within_limit(times, 4.0, 1.0, slack=1.0)
+    assert_within_limit(times, 4.0, 1.0, slack=2.0)
     # ~1.75 s of waiting for tokens (4/s): the executor slept until each, not spinning.
     assert claims[0] < 60
 
@@ -203,7 +203,7 @@ async def test_a_paused_limited_topic_waits_for_its_resume(
     assert sorted(ids(messages)) == sorted(f"e{i}" for i in range(30))
     assert await drained()
     after = record_times(messages)[before:]
-    assert_within_limit(after, 10.0, 2.0, slack=2.5)
+    assert_within_limit(after, 10.0, 2.0, slack=5.0)
 
 
 async def test_a_priority_pause_holds_throttled_events_below_it(
