@@ -49,6 +49,11 @@ CLAIM_BATCH = Histogram(
     "Events per claimed batch.",
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
 )
+REDIS_WRITES_UNREPLICATED = Counter(
+    "schedules_redis_writes_unreplicated_total",
+    "Hot-tier writes refused because fewer Redis replicas than "
+    "SCHEDULES_REDIS_MIN_REPLICAS_ACK acknowledged them (each is retried).",
+)
 LEASES_REAPED = Counter(
     "schedules_leases_reaped_total", "Expired leases returned to pending (executor lost)."
 )

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ReadOnlyError
 
-from scheduler import codec
+from scheduler import codec, metrics
 from scheduler.errors import NotReplicated, SchedulerError, ServiceUnavailable
 from scheduler.hot.keys import Keys
 from scheduler.models import Event
@@ -218,8 +218,10 @@ class HotStore:
             return replies
         acked = replies[-1]
         if isinstance(acked, Exception):  # e.g. WAIT refused by a replica
+            metrics.REDIS_WRITES_UNREPLICATED.inc()
             raise NotReplicated(f"waiting for replicas failed: {acked}")
         if int(acked) < need:
+            metrics.REDIS_WRITES_UNREPLICATED.inc()
             raise NotReplicated(
                 f"only {acked} of the {need} Redis replicas required "
                 f"(SCHEDULES_REDIS_MIN_REPLICAS_ACK) acknowledged the write within "

@@ -11,6 +11,7 @@ import pytest
 from conftest import PrivateRedis, eventually
 from redis.asyncio import Redis
 
+from scheduler import metrics
 from scheduler.errors import NotReplicated, ServiceUnavailable
 from scheduler.hot import client
 from scheduler.hot.keys import Keys
@@ -119,10 +120,12 @@ async def test_clients_follow_a_switch_over_to_the_replica(
 async def test_a_write_the_replicas_do_not_acknowledge_is_an_error(
     replicated_redis: ReplicatedRedis, make_store: MakeStore
 ) -> None:
+    refused = metrics.REDIS_WRITES_UNREPLICATED._value.get()
     # One replica cannot make two acknowledgements.
     two = make_store(redis_min_replicas_ack=2, redis_replica_ack_timeout=0.2)
     with pytest.raises(NotReplicated, match=r"only 1 of the 2 Redis replicas required"):
         await two.schedule(events("two-", 1))
+    assert metrics.REDIS_WRITES_UNREPLICATED._value.get() == refused + 1
 
     one = make_store(redis_min_replicas_ack=1, redis_replica_ack_timeout=0.2)
     assert await one.schedule(events("one-", 1)) == [True]
