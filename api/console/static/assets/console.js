@@ -36,7 +36,7 @@
 
   const main = () => document.getElementById("main");
   function show(...nodes) {
-    main().replaceChildren(...nodes.flat());
+    main().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
   }
   function flash(text, isError) {
     const box = document.getElementById("flash");
