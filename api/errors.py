@@ -18,7 +18,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scheduler.errors import ConfigError, InvalidEvent, ServiceUnavailable
+from scheduler.errors import (
+    ConfigError,
+    InvalidEvent,
+    ScheduleConflict,
+    ServiceUnavailable,
+    UnknownSchedule,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +140,14 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
 
+async def _unknown(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
 async def _config(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=409)
 
@@ -184,6 +198,8 @@ def install(app: FastAPI) -> None:
     for error in (RedisConnectionError, RedisTimeoutError, BusyLoadingError):
         app.add_exception_handler(error, _redis_down)
     app.add_exception_handler(ConfigError, _config)
+    app.add_exception_handler(UnknownSchedule, _unknown)
+    app.add_exception_handler(ScheduleConflict, _conflict)
     app.add_exception_handler(StarletteHTTPException, _http)
     _document_validation_errors(app)
 

@@ -73,3 +73,15 @@ class RecurringNotFound(SchedulerError):
 class RecurringConflict(SchedulerError):
     """The recurring schedule is not in the state this change expects (another version,
     or it already exists with another definition)."""
+
+
+class UnknownSchedule(SchedulerError):
+    """No schedule has this schedule_id."""
+
+
+class ScheduleConflict(SchedulerError):
+    """The schedule cannot be changed: it is in flight or finished."""
+
+    def __init__(self, message: str | None = None, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state  # in_flight, or the status it finished with

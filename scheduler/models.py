@@ -7,13 +7,15 @@ bad event gets the same clear message whichever way it came in.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import enum
 import math
 import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from pydantic import (
@@ -124,10 +126,55 @@ def _request_json_schema(schema: dict[str, Any]) -> None:
         if branch.get("type") == "string":
             branch.update(pattern=SCHEDULE_ID_PATTERN, minLength=1, maxLength=128)
     props["headers"]["propertyNames"] = {"not": {"enum": sorted(RESERVED_HEADERS)}}
+    _one_time_schema(schema)
+
+
+def _one_time_schema(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [
         {"required": ["scheduled_at"], "properties": {"scheduled_at": {"type": "string"}}},
         {"required": ["delay_seconds"], "properties": {"delay_seconds": {"type": "number"}}},
     ]
+
+
+def _reschedule_json_schema(schema: dict[str, Any]) -> None:
+    """RescheduleRequest's schema: the same rules as ScheduleRequest's for its fields."""
+    for branch in schema["properties"]["headers"]["anyOf"]:
+        if branch.get("type") == "object":
+            branch["propertyNames"] = {"not": {"enum": sorted(RESERVED_HEADERS)}}
+    _one_time_schema(schema)
+
+
+class OnConflict(enum.StrEnum):
+    """What scheduling a schedule_id that is already pending does."""
+
+    KEEP = "keep"  # the existing event stays; the answer says nothing was added
+    REPLACE = "replace"  # the pending event becomes this one (debounce)
+
+
+def _check_one_time(v: float | None, info: ValidationInfo) -> float | None:
+    # A field validator (not a model one) so that the error names a field: it runs
+    # for the default too (validate_default) and after scheduled_at (field order).
+    if "scheduled_at" in info.data and (info.data["scheduled_at"] is None) == (v is None):
+        raise ValueError("give exactly one of scheduled_at or delay_seconds")
+    return v
+
+
+def _check_headers(v: dict[str, str]) -> dict[str, str]:
+    for name, value in v.items():
+        if not (name.isascii() and value.isascii()):
+            try:
+                _utf8(name)
+                _utf8(value)
+            except ValueError as exc:
+                raise ValueError(f"header {name.encode(errors='replace')!r}: {exc}") from None
+    return v
+
+
+ScheduledAt = Annotated[AwareDatetime, BeforeValidator(_a_date_time)]
+# Constraints before the validator in the Annotated type, so the schema of the
+# optional field states them in JSON Schema's words (`minimum`), not pydantic's.
+DelaySeconds = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_a_number)]
+Body = str | dict[str, Any] | list[Any]
 
 
 class ScheduleRequest(BaseModel):
@@ -144,14 +191,10 @@ class ScheduleRequest(BaseModel):
     )
     entity_type: str = Field("", max_length=255, examples=["user"])
     action: str = Field("", max_length=255, examples=["send_reminder"])
-    scheduled_at: Annotated[AwareDatetime, BeforeValidator(_a_date_time)] | None = Field(
+    scheduled_at: ScheduledAt | None = Field(
         None, description="When to publish (timezone-aware). Exactly one of this or delay."
     )
-    # Constraints before the validator in the Annotated type, so the schema of the
-    # optional field states them in JSON Schema's words (`minimum`), not pydantic's.
-    delay_seconds: (
-        Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_a_number)] | None
-    ) = Field(
+    delay_seconds: DelaySeconds | None = Field(
         None,
         validate_default=True,
         description="Publish this many seconds from now. Exactly one of this or scheduled_at.",
@@ -166,6 +209,12 @@ class ScheduleRequest(BaseModel):
     )
     priority: JsonInt = Field(
         0, ge=-INT32, le=INT32, description="Higher fires first in a backlog."
+    )
+    on_conflict: OnConflict = Field(
+        OnConflict.KEEP,
+        description="When the schedule_id is already pending: `keep` the existing event "
+        "(nothing is added), or `replace` it with this one (debounce; 409 over HTTP if it "
+        "is in flight). A finished or unknown schedule_id is scheduled anew either way.",
     )
 
     @field_validator("topic")
@@ -193,23 +242,46 @@ class ScheduleRequest(BaseModel):
     @field_validator("headers")
     @classmethod
     def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not (name.isascii() and value.isascii()):
-                try:
-                    _utf8(name)
-                    _utf8(value)
-                except ValueError as exc:
-                    raise ValueError(f"header {name.encode(errors='replace')!r}: {exc}") from None
-        return v
+        return _check_headers(v)
 
     @field_validator("delay_seconds")
     @classmethod
     def _one_time(cls, v: float | None, info: ValidationInfo) -> float | None:
-        # A field validator (not a model one) so that the error names a field: it runs
-        # for the default too (validate_default) and after scheduled_at (field order).
-        if "scheduled_at" in info.data and (info.data["scheduled_at"] is None) == (v is None):
-            raise ValueError("give exactly one of scheduled_at or delay_seconds")
-        return v
+        return _check_one_time(v, info)
+
+
+class RescheduleRequest(BaseModel):
+    """A new time (and optionally body, headers, priority) for a pending event: the
+    fields and rules of ScheduleRequest; what is not given stays as it was."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_max_length=None, json_schema_extra=_reschedule_json_schema
+    )
+
+    scheduled_at: ScheduledAt | None = Field(
+        None, description="The new time (timezone-aware). Exactly one of this or delay."
+    )
+    delay_seconds: DelaySeconds | None = Field(
+        None,
+        validate_default=True,
+        description="The new time, this many seconds from now. Exactly one of this or "
+        "scheduled_at.",
+    )
+    body: Body | None = Field(None, description="A new message value (as ScheduleRequest's).")
+    headers: dict[str, str] | None = Field(
+        None, description="New Kafka headers: replace the old ones entirely."
+    )
+    priority: JsonInt | None = Field(None, ge=-INT32, le=INT32, description="A new priority.")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else _check_headers(v)
+
+    @field_validator("delay_seconds")
+    @classmethod
+    def _one_time(cls, v: float | None, info: ValidationInfo) -> float | None:
+        return _check_one_time(v, info)
 
 
 _ORJSON_REFUSALS = (
@@ -271,23 +343,23 @@ class Event:
         return datetime.fromtimestamp(round(self.scheduled_at * 1_000_000) / 1_000_000, UTC)
 
 
-def _check_limits(req: ScheduleRequest, body: bytes, limits: Limits) -> None:
+def _check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
     if len(body) > limits.max_body_bytes:
         raise InvalidEvent(
             f"body is {len(body)} bytes; the limit is {limits.max_body_bytes}", field="body"
         )
-    if not req.headers:
+    if not headers:
         return
-    if len(req.headers) > limits.max_headers:
+    if len(headers) > limits.max_headers:
         raise InvalidEvent(
-            f"{len(req.headers)} headers; the limit is {limits.max_headers}", field="headers"
+            f"{len(headers)} headers; the limit is {limits.max_headers}", field="headers"
         )
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in req.headers.items())
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in headers.items())
     if size > limits.max_header_bytes:
         raise InvalidEvent(
             f"headers total {size} bytes; the limit is {limits.max_header_bytes}", field="headers"
         )
-    reserved = sorted(RESERVED_HEADERS.intersection(req.headers))
+    reserved = sorted(RESERVED_HEADERS.intersection(headers))
     if reserved:
         raise InvalidEvent(
             f"header names {reserved} are reserved: the scheduler sets them on every event",
@@ -298,14 +370,8 @@ def _check_limits(req: ScheduleRequest, body: bytes, limits: Limits) -> None:
 def to_event(req: ScheduleRequest, limits: Limits, now: float, base: float | None = None) -> Event:
     """Resolve a request into an Event. `base` is what delay_seconds counts from."""
     body = body_bytes(req.body)
-    _check_limits(req, body, limits)
-    if req.scheduled_at is not None:
-        at = req.scheduled_at.timestamp()
-    else:
-        assert req.delay_seconds is not None
-        at = (now if base is None else base) + req.delay_seconds
-    if not math.isfinite(at) or at > 253402300799:  # 9999-12-31, ClickHouse's DateTime64 max
-        raise InvalidEvent("scheduled time is out of range", field="scheduled_at")
+    _check_limits(req.headers, body, limits)
+    at = _time(req.scheduled_at, req.delay_seconds, now if base is None else base)
     return Event(
         schedule_id=req.schedule_id or new_schedule_id(),
         topic=req.topic,
@@ -325,6 +391,32 @@ def to_event(req: ScheduleRequest, limits: Limits, now: float, base: float | Non
     )
 
 
+def _time(scheduled_at: datetime | None, delay_seconds: float | None, base: float) -> float:
+    if scheduled_at is not None:
+        at = scheduled_at.timestamp()
+    else:
+        assert delay_seconds is not None
+        at = base + delay_seconds
+    if not math.isfinite(at) or at > 253402300799:  # 9999-12-31, ClickHouse's DateTime64 max
+        raise InvalidEvent("scheduled time is out of range", field="scheduled_at")
+    return at
+
+
+def rescheduled_event(req: RescheduleRequest, current: Event, limits: Limits, now: float) -> Event:
+    """`current` changed as `req` asks (delay_seconds counts from `now`); InvalidEvent
+    names the field, as for a new event."""
+    body = current.body if req.body is None else body_bytes(req.body)
+    headers = current.headers if req.headers is None else dict(req.headers)
+    _check_limits(headers, body, limits)
+    return dataclasses.replace(
+        current,
+        body=body,
+        headers=headers,
+        scheduled_at=_time(req.scheduled_at, req.delay_seconds, now),
+        priority=current.priority if req.priority is None else req.priority,
+    )
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem, naming the field: `delay_seconds: must be >= 0`."""
     parts = []
@@ -335,12 +427,24 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
 def parse_request(data: dict[str, Any] | bytes | str) -> ScheduleRequest:
     """Validate a request from a dict or JSON, raising InvalidEvent naming the fields."""
+    return _parse(ScheduleRequest, data)
+
+
+def parse_reschedule(data: dict[str, Any] | bytes | str) -> RescheduleRequest:
+    """Validate a reschedule from a dict or JSON, raising InvalidEvent naming the fields."""
+    return _parse(RescheduleRequest, data)
+
+
+def _parse(model: type[_M], data: dict[str, Any] | bytes | str) -> _M:
     try:
         if isinstance(data, dict):
-            return ScheduleRequest.model_validate(data)
-        return ScheduleRequest.model_validate_json(data)
+            return model.model_validate(data)
+        return model.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]["loc"] if exc.errors() else ()
         raise InvalidEvent(

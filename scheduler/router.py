@@ -28,10 +28,14 @@ __all__ = ["Router", "Stored", "Tier"]
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """Per-event result of `Router.store`: `added` is False for a known schedule_id."""
+    """Per-event result of `Router.store`: `added` is False for a known schedule_id;
+    `replaced`: a pending event under that id became this one (on_conflict=replace);
+    `conflict`: why it could not (in flight), nothing stored."""
 
     tier: Tier
     added: bool
+    replaced: bool = False
+    conflict: str | None = None
 
 
 class Router:

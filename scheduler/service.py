@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from scheduler import listing, metrics, stats
+from scheduler import listing, metrics, rescheduling, stats
 from scheduler.cold import ClickHouse
 from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
@@ -40,15 +40,26 @@ from scheduler.deadletters.model import (
     Source,
 )
 from scheduler.deadletters.operations import DeadLetters, Replay
+from scheduler.errors import ScheduleConflict
 from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
 from scheduler.hot.store import CancelResult, HotStore
-from scheduler.models import Event, ScheduleRequest, parse_request, to_event
+from scheduler.models import (
+    Event,
+    OnConflict,
+    RescheduleRequest,
+    ScheduleRequest,
+    parse_request,
+    parse_reschedule,
+    rescheduled_event,
+    to_event,
+)
 from scheduler.recurring.jobs import MaterializeResult
 from scheduler.recurring.model import RecurringDefinition, RecurringRequest, parse_recurring
 from scheduler.recurring.schedules import RecurringSchedules, Restored
 from scheduler.recurring.timing import Occurrence
+from scheduler.rescheduling import Rescheduled
 from scheduler.router import Router, Stored
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings
@@ -106,11 +117,14 @@ class SchedulerService:
         priority: int = 0,
         max_delay_seconds: int | None = None,
         schedule_id: str | None = None,
+        on_conflict: OnConflict | str = OnConflict.KEEP,
     ) -> str:
         """Schedule one event; returns its schedule_id (the given one if any).
 
         Scheduling a schedule_id that is already pending or in flight keeps the existing
-        event. Raises InvalidEvent (naming the field) for bad input.
+        event; with on_conflict="replace" a pending one becomes this event (debounce) and
+        one in flight raises ScheduleConflict. Raises InvalidEvent (naming the field) for
+        bad input.
         """
         req = parse_request(
             {
@@ -125,6 +139,7 @@ class SchedulerService:
                 "priority": priority,
                 "max_delay_seconds": max_delay_seconds,
                 "schedule_id": schedule_id,
+                "on_conflict": on_conflict,
             }
         )
         return (await self.schedule_request(req, source="python"))[0]
@@ -133,7 +148,10 @@ class SchedulerService:
         """Store a validated request; returns (schedule_id, newly added)."""
         now = time.time()
         ev = self.prepare(req, now)
-        (stored,) = await self.store_events([ev], now, source=source)
+        replacing = [req.on_conflict is OnConflict.REPLACE]
+        (stored,) = await self.store_events([ev], now, source=source, replace=replacing)
+        if stored.conflict is not None:
+            raise ScheduleConflict(stored.conflict, state=rescheduling.IN_FLIGHT)
         return ev.schedule_id, stored.added
 
     def prepare(self, req: ScheduleRequest, now: float) -> Event:
@@ -145,21 +163,47 @@ class SchedulerService:
         return ev
 
     async def store_events(
-        self, events: Sequence[Event], now: float, *, source: str
+        self,
+        events: Sequence[Event],
+        now: float,
+        *,
+        source: str,
+        replace: Sequence[bool] = (),
     ) -> list[Stored]:
         """Store prepared events in one round of writes; one result per event, in order.
 
         A schedule_id already scheduled is not added again (`added` False); one repeated
         within `events` is stored once, and its repeats answer like a known id.
+        `replace[i]` (on_conflict=replace): a pending event under events[i]'s id becomes
+        events[i] (`replaced` True); if it is in flight, nothing changes and `conflict`
+        says so.
         """
         _, router = self._require()
         index: dict[str, int] = {}
         unique: list[Event] = []
-        for ev in events:
+        replacing: list[Event] = []
+        swaps = [*replace, *[False] * (len(events) - len(replace))]
+        for ev, swap in zip(events, swaps, strict=False):
             if ev.schedule_id not in index:
                 index[ev.schedule_id] = len(unique)
                 unique.append(ev)
-        stored = await router.store(unique, now, wait_for_journal=False, check_known_ids=True)
+                if swap:
+                    replacing.append(ev)
+        replaced: dict[str, Stored] = {}
+        for ev in replacing:  # one at a time: each waits for its id's lock
+            try:
+                done = await rescheduling.replace_pending(router, ev, now)
+            except ScheduleConflict as exc:
+                conflict = Stored(router.tier_for(ev, now), False, conflict=str(exc))
+                replaced[ev.schedule_id] = conflict
+                continue
+            if done is not None:
+                replaced[ev.schedule_id] = Stored(done.tier, False, replaced=True)
+        to_store = [ev for ev in unique if ev.schedule_id not in replaced]
+        stored_new = iter(
+            await router.store(to_store, now, wait_for_journal=False, check_known_ids=True)
+        )
+        stored = [replaced.get(ev.schedule_id) or next(stored_new) for ev in unique]
         for tier, n in Counter(s.tier.value for s in stored if s.added).items():
             metrics.EVENTS_SCHEDULED.labels(source, tier).inc(n)
         results: list[Stored] = []
@@ -178,6 +222,41 @@ class SchedulerService:
         if rt.cold is None:
             return await hot.cancel(schedule_id)
         return await cancel_schedule(rt.cold, hot, schedule_id, rt.journal)
+
+    async def reschedule(
+        self,
+        schedule_id: str,
+        *,
+        scheduled_at: datetime | None = None,
+        delay_seconds: float | None = None,
+        body: str | dict[str, Any] | list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+        priority: int | None = None,
+    ) -> Rescheduled:
+        """Give a pending event a new time (exactly one of scheduled_at / delay_seconds)
+        and optionally a new body, headers or priority, atomically, in either tier
+        (moving it across tiers when the new time crosses the horizon); the schedule_id
+        stays. Raises UnknownSchedule, ScheduleConflict (in flight or finished: `.state`),
+        InvalidEvent (naming the field)."""
+        req = parse_reschedule(
+            {
+                "scheduled_at": scheduled_at,
+                "delay_seconds": delay_seconds,
+                "body": body,
+                "headers": headers,
+                "priority": priority,
+            }
+        )
+        return await self.reschedule_request(schedule_id, req)
+
+    async def reschedule_request(self, schedule_id: str, req: RescheduleRequest) -> Rescheduled:
+        """`reschedule` with a validated request."""
+        _, router = self._require()
+        now = time.time()
+        limits = self.runtime.limits
+        return await rescheduling.reschedule(
+            router, schedule_id, lambda ev: rescheduled_event(req, ev, limits, now), now
+        )
 
     async def get_status(self, schedule_id: str) -> ScheduleStatus | None:
         """Where the schedule is and what happened to it; None if unknown."""

@@ -14,8 +14,8 @@ from api.deps import Authorized, ServiceDep, SettingsDep
 from api.errors import Problem, ValidationProblem, error_responses
 from scheduler import metrics
 from scheduler.cold.status import ScheduleStatus
-from scheduler.errors import InvalidEvent
-from scheduler.models import Event, ScheduleRequest, parse_request
+from scheduler.errors import InvalidEvent, ScheduleConflict
+from scheduler.models import Event, OnConflict, RescheduleRequest, ScheduleRequest, parse_request
 from scheduler.router import Stored
 from scheduler.service import SchedulerService
 
@@ -30,6 +30,21 @@ class Scheduled(BaseModel):
     tier: str = Field(description="hot (Redis) or cold (ClickHouse).", examples=["hot"])
     scheduled_at: datetime
     created: bool = Field(description="false: the schedule_id was already scheduled.")
+    replaced: bool = Field(
+        default=False,
+        description="true: on_conflict=replace, and the pending event under this "
+        "schedule_id became this one.",
+    )
+
+
+class RescheduledSchedule(BaseModel):
+    """What PATCH answers: the schedule as it is now stored."""
+
+    schedule_id: str = Field(examples=["reminder-123"])
+    tier: str = Field(description="hot (Redis) or cold (ClickHouse), now.", examples=["hot"])
+    scheduled_at: datetime = Field(description="The new time.")
+    previous_tier: str = Field(description="Where it was before.", examples=["cold"])
+    previous_scheduled_at: datetime = Field(description="Its time before.")
 
 
 class BatchRequest(BaseModel):
@@ -43,6 +58,7 @@ class BatchItem(BaseModel):
     tier: str | None = None
     scheduled_at: datetime | None = None
     created: bool | None = None
+    replaced: bool | None = None
     error: str | None = None
     field: str | None = None
 
@@ -56,6 +72,10 @@ class BatchResult(BaseModel):
 class Cancelled(BaseModel):
     schedule_id: str
     cancelled: str = Field(description="pending, or in_flight (it may have been published).")
+
+
+def _json(example: Any) -> dict[str, Any]:
+    return {"content": {"application/json": {"example": example}}}
 
 
 # --- OpenAPI examples (tests/api/test_openapi_examples.py posts every request example) -----
@@ -86,6 +106,35 @@ SCHEDULE_EXAMPLES: dict[str, Any] = {
             "max_delay_seconds": 600,
         },
     },
+}
+SCHEDULE_EXAMPLES["replace"] = {
+    "summary": "Debounce: replace the pending event under this schedule_id",
+    "description": "A pending event under `cart-42` gets this time and body (200, "
+    "replaced: true); without one, it is scheduled (201). 409 while it is being published.",
+    "value": {
+        "topic": "cart.reminders",
+        "body": {"cart_id": 42},
+        "delay_seconds": 900,
+        "schedule_id": "cart-42",
+        "on_conflict": "replace",
+    },
+}
+RESCHEDULE_EXAMPLES: dict[str, Any] = {
+    "delay": {
+        "summary": "Ten minutes from now",
+        "value": {"delay_seconds": 600},
+    },
+    "at": {
+        "summary": "At a fixed time, with a new body and priority",
+        "value": {"scheduled_at": AT, "body": {"user_id": 123, "retry": True}, "priority": 5},
+    },
+}
+RESCHEDULED_EXAMPLE = {
+    "schedule_id": "reminder-123",
+    "tier": "hot",
+    "scheduled_at": "2026-11-23T10:10:00Z",
+    "previous_tier": "cold",
+    "previous_scheduled_at": "2026-12-24T18:00:00Z",
 }
 BATCH_EXAMPLES: dict[str, Any] = {
     "two": {
@@ -168,15 +217,39 @@ LINKS = {
         "description": "Cancel it.",
         **_BY_ID,
     },
+    "RescheduleSchedule": {
+        "operationId": "reschedule_api_v1_schedules__schedule_id__patch",
+        "description": "Give it a new time.",
+        **_BY_ID,
+    },
 }
-
-
-def _json(example: Any) -> dict[str, Any]:
-    return {"content": {"application/json": {"example": example}}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": Problem,
+        "description": "In flight (an executor is publishing it) or already finished "
+        "(executed, skipped, error, cancelled): it can no longer be changed.",
+        **_json(
+            {
+                "detail": "schedule 'reminder-123' is in flight (an executor is publishing it "
+                "now); it can no longer be changed"
+            }
+        ),
+    }
+}
 
 
 async def _answer(service: SchedulerService, ev: Event, stored: Stored) -> Scheduled:
     """What POST answers for one stored event: the new schedule, or the existing one."""
+    if stored.conflict is not None:
+        raise ScheduleConflict(stored.conflict, state="in_flight")
+    if stored.replaced:
+        return Scheduled(
+            schedule_id=ev.schedule_id,
+            tier=stored.tier.value,
+            scheduled_at=(await _stored_at(service, ev)),
+            created=False,
+            replaced=True,
+        )
     if not stored.added:
         found = await service.get_status(ev.schedule_id)
         if found is not None:
@@ -195,6 +268,13 @@ async def _answer(service: SchedulerService, ev: Event, stored: Stored) -> Sched
     )
 
 
+async def _stored_at(service: SchedulerService, ev: Event) -> datetime:
+    """The time a replaced event is stored at (1 µs later than asked if its id had a row
+    at that very time: scheduler.rescheduling)."""
+    found = await service.get_status(ev.schedule_id)
+    return ev.scheduled_at_datetime if found is None else found.scheduled_at
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -203,11 +283,13 @@ async def _answer(service: SchedulerService, ev: Event, stored: Stored) -> Sched
         201: {"description": "Scheduled.", **_json(SCHEDULED_EXAMPLE), "links": LINKS},
         200: {
             "model": Scheduled,
-            "description": "Already scheduled under this schedule_id; nothing was added.",
+            "description": "Already scheduled under this schedule_id: nothing was added "
+            "(on_conflict=keep), or the pending event became this one (replace).",
             **_json(SCHEDULED_EXAMPLE | {"created": False}),
             "links": LINKS,
         },
         **INVALID,
+        **CONFLICT,
         **error_responses(401, 413, 503),
     },
 )
@@ -217,14 +299,16 @@ async def create_schedule(
     response: Response,
 ) -> Scheduled:
     """Schedule one event. Sending a `schedule_id` that is already scheduled returns the
-    existing schedule with 200 instead of adding a second event."""
+    existing schedule with 200 instead of adding a second event; with
+    `on_conflict: replace`, a pending one becomes this event (200, `replaced`)."""
     now = time.time()
     try:
         ev = service.prepare(req, now)
     except InvalidEvent:
         metrics.EVENTS_REJECTED.labels("http").inc()
         raise
-    (stored,) = await service.store_events([ev], now, source="http")
+    replace = [req.on_conflict is OnConflict.REPLACE]
+    (stored,) = await service.store_events([ev], now, source="http", replace=replace)
     result = await _answer(service, ev, stored)
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -267,11 +351,14 @@ async def create_batch(
     now = time.time()
     results: list[BatchItem | None] = []
     valid: list[tuple[int, Event]] = []
+    replace: list[bool] = []
     for i, item in enumerate(batch.events):
         try:
             if not isinstance(item, dict):
                 raise InvalidEvent("must be a JSON object", field=None)
-            valid.append((i, service.prepare(parse_request(item), now)))
+            req = parse_request(item)
+            valid.append((i, service.prepare(req, now)))
+            replace.append(req.on_conflict is OnConflict.REPLACE)
         except InvalidEvent as exc:
             results.append(BatchItem(index=i, ok=False, error=str(exc), field=exc.field))
             continue
@@ -284,15 +371,22 @@ async def create_batch(
     if len(valid) < len(results):
         metrics.EVENTS_REJECTED.labels("http").inc(len(results) - len(valid))
     # One store for every valid item: a bad item does not sink the others.
-    stored = await service.store_events([ev for _, ev in valid], now, source="http")
+    stored = await service.store_events(
+        [ev for _, ev in valid], now, source="http", replace=replace
+    )
+    conflicts = 0
     for (i, ev), one in zip(valid, stored, strict=True):
+        if one.conflict is not None:
+            item = BatchItem(index=i, ok=False, schedule_id=ev.schedule_id, error=one.conflict)
+            results[i] = item
+            conflicts += 1
+            continue
         done = await _answer(service, ev, one)
         results[i] = BatchItem(index=i, ok=True, **done.model_dump())
     done_results = [r for r in results if r is not None]
     assert len(done_results) == len(results)
-    return BatchResult(
-        accepted=len(valid), rejected=len(results) - len(valid), results=done_results
-    )
+    accepted = len(valid) - conflicts
+    return BatchResult(accepted=accepted, rejected=len(results) - accepted, results=done_results)
 
 
 @router.get(
@@ -334,4 +428,36 @@ async def cancel_schedule(schedule_id: str, service: ServiceDep) -> Cancelled:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no schedule {schedule_id!r}")
     raise HTTPException(
         status.HTTP_409_CONFLICT, f"schedule {schedule_id!r} is already {found.status}"
+    )
+
+
+@router.patch(
+    "/{schedule_id}",
+    dependencies=[Authorized],
+    responses={
+        200: {
+            **_json(RESCHEDULED_EXAMPLE),
+            "links": {"GetSchedule": LINKS["GetSchedule"]},
+        },
+        **NOT_FOUND,
+        **CONFLICT,
+        **INVALID,
+        **error_responses(401, 413, 503),
+    },
+)
+async def reschedule(
+    schedule_id: str,
+    req: Annotated[RescheduleRequest, Body(openapi_examples=RESCHEDULE_EXAMPLES)],
+    service: ServiceDep,
+) -> RescheduledSchedule:
+    """Give a pending event a new time (exactly one of `scheduled_at` / `delay_seconds`)
+    and optionally a new body, headers or priority, atomically, in either tier; its
+    schedule_id stays. 409 once it is in flight or finished."""
+    done = await service.reschedule_request(schedule_id, req)
+    return RescheduledSchedule(
+        schedule_id=schedule_id,
+        tier=done.tier.value,
+        scheduled_at=done.event.scheduled_at_datetime,
+        previous_tier=done.previous_tier.value,
+        previous_scheduled_at=done.previous.scheduled_at_datetime,
     )

@@ -9,7 +9,10 @@ of two nodes agreeing to the microsecond:
                retry) never undoes a change that already happened
     t          pending / processing / transferred changes (t = microseconds, monotonic)
     2^61 + t   outcomes (executed, skipped, error): beat every non-final change, e.g. a
-               'transferred' stamped on a node whose clock runs ahead of the executor's
+               'transferred' stamped on a node whose clock runs ahead of the executor's;
+               also the 'cancelled' versions that retire the old time of a rescheduled
+               schedule (scheduler.reschedule), so an outcome of that old time, should it
+               fire after all, still wins
     2^62 + t   cancelled: only a deletion overrides it, so no sync, demotion or rebuild
                racing a cancel can bring the schedule back
     2^63 + t   deletion tombstones written by cleanup
@@ -98,6 +101,11 @@ def change_version() -> int:
 
 
 def outcome_version() -> int:
+    return OUTCOME_BAND + change_clock()
+
+
+def superseded_version() -> int:
+    """The version retiring a rescheduled schedule's old time (in the outcome band)."""
     return OUTCOME_BAND + change_clock()
 
 

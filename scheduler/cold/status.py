@@ -119,7 +119,7 @@ async def schedule_status(
             if found is None and not buffered:
                 raise
     if buffered:
-        rows = _latest(rows + [Schedule.from_row(r) for r in buffered])
+        rows = latest_versions(rows + [Schedule.from_row(r) for r in buffered])
     if found is not None:
         state, ev = found
         same = [r for r in rows if r.scheduled_us == micros(ev.scheduled_at)]
@@ -133,7 +133,7 @@ async def schedule_status(
     return _from_schedule(best)
 
 
-def _latest(rows: list[Schedule]) -> list[Schedule]:
+def latest_versions(rows: list[Schedule]) -> list[Schedule]:
     """The highest version of each schedule (key), as the table's FINAL would keep."""
     best: dict[tuple[int, str], Schedule] = {}
     for r in rows:

@@ -169,7 +169,9 @@ async def demote(
         if to_cold:
             version = change_version()
             await cold.write([row(ev, Status.PENDING, Tier.COLD, version) for ev in to_cold])
-        remove = [ev.schedule_id for ev in to_cold] + [sid for sid in ids if sid not in copies]
+        moving = {ev.schedule_id for ev in to_cold}
+        # At the time read: one rescheduled meanwhile (another time) stays in Redis.
+        remove = [(sid, at) for sid, at in pairs if sid in moving or sid not in copies]
         if remove:  # (entries without a payload are debris: removed, nothing to move)
             await cancel_in_hot(hot, remove)
             total += len(to_cold)

@@ -33,12 +33,14 @@ from scheduler.hot.store import HotStore
 CANCEL_CONCURRENCY = 64
 
 
-async def cancel_in_hot(hot: HotStore, ids: Sequence[str]) -> int:
-    """Cancel these ids in Redis, a bounded number at a time; returns how many were there."""
+async def cancel_in_hot(hot: HotStore, versions: Sequence[tuple[str, float]]) -> int:
+    """Cancel these (schedule_id, time in Redis) in Redis, a bounded number at a time;
+    returns how many were there. Only the version stored for that time is cancelled: one
+    rescheduled meanwhile (scheduler.reschedule) has another time and stays."""
     found = 0
-    for start in range(0, len(ids), CANCEL_CONCURRENCY):
+    for start in range(0, len(versions), CANCEL_CONCURRENCY):
         results = await asyncio.gather(
-            *(hot.cancel(sid) for sid in ids[start : start + CANCEL_CONCURRENCY])
+            *(hot.cancel(sid, at=at) for sid, at in versions[start : start + CANCEL_CONCURRENCY])
         )
         found += sum(bool(r) for r in results)
     return found
@@ -108,7 +110,7 @@ async def move_to_hot(
     gone = await cold.cancelled(batch)
     cancelled = [s for s in mine if s.key in gone]
     if cancelled:
-        await cancel_in_hot(hot, [s.event.schedule_id for s in cancelled])
+        await cancel_in_hot(hot, [(s.event.schedule_id, s.event.scheduled_at) for s in cancelled])
         mine = [s for s in mine if s.key not in gone]
     moved.cancelled = len(cancelled)
     moved.duplicates = len(duplicates)

@@ -54,6 +54,15 @@ class CancelResult(enum.StrEnum):
         return self is not CancelResult.UNKNOWN
 
 
+class HotChange(enum.StrEnum):
+    """What `HotStore.reschedule` did."""
+
+    RESCHEDULED = "rescheduled"  # it was pending (held by a pause, or throttled): changed
+    ADDED = "added"  # Redis did not hold it: stored (only when asked to)
+    IN_FLIGHT = "in_flight"  # an executor holds it: nothing changed
+    UNKNOWN = "unknown"  # not in Redis: nothing changed
+
+
 @dataclass(slots=True)
 class Claimed:
     event: Event
@@ -130,7 +139,9 @@ def _text(value: object) -> str:
 
 
 # The scripts that take Keys.script_keys; lua/prelude.lua is put before each of them.
-KEYED_SCRIPTS = ("schedule", "claim", "ack", "release", "reap", "cancel", "orphans", "unhold")
+KEYED_SCRIPTS = (
+    "schedule", "claim", "ack", "release", "reap", "cancel", "orphans", "unhold", "reschedule",
+)  # fmt: skip
 SCRIPTS = (*KEYED_SCRIPTS, "lock_ids", "unlock_ids")
 
 
@@ -364,12 +375,33 @@ class HotStore:
             if n < limit:
                 return total
 
-    async def cancel(self, schedule_id: str) -> CancelResult:
+    async def cancel(self, schedule_id: str, *, at: float | None = None) -> CancelResult:
+        """Cancel by id; with `at` (Unix s), only if Redis holds it for that time (its
+        score, or its lease's): anything else under the id is left alone (UNKNOWN)."""
         k = self.keys
+        args = [k.level_prefix, schedule_id, k.throttled_prefix]
         (state,) = await self.write(
-            self.script("cancel", k.script_keys, [k.level_prefix, schedule_id, k.throttled_prefix])
+            self.script("cancel", k.script_keys, args + ([] if at is None else [repr(at)]))
         )
-        return CancelResult(state.decode() if isinstance(state, bytes) else state)
+        return CancelResult(_text(state))
+
+    async def reschedule(self, ev: Event, *, add: bool = False) -> HotChange:
+        """Give the pending event `ev.schedule_id` this new version (time, payload,
+        priority) in one step; never one an executor holds. `add`: store it when Redis
+        does not hold the id at all."""
+        k = self.keys
+        args = [
+            k.level_prefix,
+            k.wakeup,
+            k.throttled_prefix,
+            ev.schedule_id,
+            repr(ev.scheduled_at),
+            ev.priority,
+            codec.encode(ev),
+            1 if add else 0,
+        ]
+        (state,) = await self.write(self.script("reschedule", k.script_keys, args))
+        return HotChange(_text(state))
 
     async def remove_orphans(self, schedule_ids: Sequence[str], level: str = "") -> int:
         """Remove entries of these ids that are neither pending nor in flight (debris,

@@ -27,7 +27,7 @@ def response_example(doc: dict[str, Any], path: str, method: str, status: int) -
 async def test_the_schedule_examples(hybrid_api: httpx.AsyncClient) -> None:
     doc = (await hybrid_api.get("/openapi.json")).json()
     single = request_examples(doc, URL)
-    assert set(single) == {"delay", "at", "idempotent"}
+    assert set(single) == {"delay", "at", "idempotent", "replace"}
     assert "delay_seconds" in single["delay"]
     assert "scheduled_at" in single["at"]
     assert {"schedule_id", "headers", "priority"} <= set(single["idempotent"])
@@ -47,7 +47,7 @@ async def test_the_schedule_examples(hybrid_api: httpx.AsyncClient) -> None:
 def with_path_examples(path: str, operation: dict[str, Any]) -> str:
     """`path` with each path parameter replaced by its schema's first example."""
     for param in operation.get("parameters", []):
-        if param["in"] == "path":
+        if param["in"] == "path" and f"{{{param['name']}}}" in path:
             path = path.replace(f"{{{param['name']}}}", str(param["schema"]["examples"][0]))
     return path
 
@@ -59,7 +59,13 @@ async def test_every_request_example_is_accepted(hybrid_api: httpx.AsyncClient) 
         for method, operation in operations.items():
             content = operation.get("requestBody", {}).get("content", {}).get(JSON, {})
             for name, example in content.get("examples", {}).items():
-                url = with_path_examples(path, operation)
+                target = path
+                if "{schedule_id}" in path:  # a schedule of its own to change
+                    sid = f"example-{posted}"
+                    new = {"topic": "t", "body": "x", "delay_seconds": 60, "schedule_id": sid}
+                    assert (await hybrid_api.post(URL, json=new)).status_code == 201
+                    target = path.replace("{schedule_id}", sid)
+                url = with_path_examples(target, operation)
                 r = await hybrid_api.request(method, url, json=example["value"])
                 assert 200 <= r.status_code < 300, (method, path, name, r.text)
                 posted += 1
@@ -78,6 +84,9 @@ async def test_the_main_responses_have_examples(api: httpx.AsyncClient) -> None:
     assert "detail" in response_example(doc, one, "get", 404)
     assert "detail" in response_example(doc, one, "delete", 404)
     assert "already" in response_example(doc, one, "delete", 409)["detail"]
+    assert response_example(doc, one, "patch", 200)["schedule_id"] == created["schedule_id"]
+    assert "in flight" in response_example(doc, one, "patch", 409)["detail"]
+    assert "detail" in response_example(doc, one, "patch", 404)
     assert {"pending", "redis_pending", "running"} <= set(
         response_example(doc, f"{monitoring}/stats", "get", 200)
     )
