@@ -271,7 +271,9 @@ class RescheduleRequest(BaseModel):
     headers: dict[str, str] | None = Field(
         None, description="New Kafka headers: replace the old ones entirely."
     )
-    priority: JsonInt | None = Field(None, ge=-INT32, le=INT32, description="A new priority.")
+    priority: Annotated[int, Field(ge=-INT32, le=INT32), BeforeValidator(_a_number)] | None = Field(
+        None, description="A new priority."
+    )
 
     @field_validator("headers")
     @classmethod

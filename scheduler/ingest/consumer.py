@@ -23,16 +23,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from scheduler import metrics
-from scheduler.errors import BeyondHorizon, InvalidEvent, RecurringNotFound
+from scheduler.errors import BeyondHorizon, InvalidEvent, RecurringNotFound, ScheduleConflict
 from scheduler.hot.backoff import Outage
 from scheduler.ingest.envelope import (
     RecurringCommand,
     dead_letter_headers,
-    parse_envelope,
+    parse_envelope_policy,
     parse_recurring_envelope,
 )
-from scheduler.models import Event, Limits
+from scheduler.models import Event, Limits, OnConflict
 from scheduler.recurring.schedules import RecurringSchedules
+from scheduler.rescheduling import replace_pending
 from scheduler.router import Router
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Prepared:
     events: list[Event] = field(default_factory=list)
     rejected: list[tuple[Record, str, str]] = field(default_factory=list)
     recurring: list[RecurringCommand] = field(default_factory=list)  # in message order
+    # on_conflict=replace: a pending event under the id becomes this one.
+    replacing: list[tuple[Record, Event]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -56,6 +59,7 @@ class BatchResult:
     duplicates: int = 0
     dead_lettered: int = 0
     recurring: int = 0  # recurring-schedule messages applied
+    replaced: int = 0
 
 
 class DelayedEventsConsumer:
@@ -200,9 +204,12 @@ class DelayedEventsConsumer:
                         raise InvalidEvent("recurring schedules are not taken here")
                     prepared.recurring.append(command)
                     continue
-                ev = parse_envelope(rec, self.limits, now)
+                ev, on_conflict = parse_envelope_policy(rec, self.limits, now)
                 self.router.check(ev, now)
-                prepared.events.append(ev)
+                if on_conflict is OnConflict.REPLACE:
+                    prepared.replacing.append((rec, ev))
+                else:
+                    prepared.events.append(ev)
             except InvalidEvent as exc:
                 reason = "beyond_horizon" if isinstance(exc, BeyondHorizon) else "invalid"
                 prepared.rejected.append((rec, reason, str(exc)))
@@ -220,20 +227,30 @@ class DelayedEventsConsumer:
         running it again is safe (schedule_ids make the events idempotent)."""
         started = time.perf_counter()
         result = BatchResult()
+        rejected = list(prepared.rejected)  # a retried batch starts again from `prepared`
         if prepared.events:
-            stored = await self.router.store(prepared.events, prepared.now)
-            result.stored = sum(s.added for s in stored)
-            result.duplicates = len(stored) - result.stored
-            for tier, n in Counter(s.tier for s in stored if s.added).items():
-                metrics.EVENTS_SCHEDULED.labels("kafka", tier.value).inc(n)
+            await self._store(prepared.events, prepared.now, result)
+        # Rare: one at a time and in order, each under its id's lock, so that a later
+        # envelope replaces what an earlier one of the same batch scheduled.
+        for rec, ev in prepared.replacing:
+            try:
+                done = await replace_pending(self.router, ev, prepared.now)
+            except ScheduleConflict as exc:  # in flight: it fires as it was
+                rejected.append((rec, "in_flight", str(exc)))
+                continue
+            if done is None:  # nothing pending under the id: a new event
+                await self._store([ev], prepared.now, result)
+            else:
+                result.replaced += 1
         if prepared.recurring:
             result.recurring = await self._apply_recurring(prepared.recurring)
-        if prepared.rejected:
-            await self._dead_letter(prepared.rejected)
-            result.dead_lettered = len(prepared.rejected)
+        if rejected:
+            await self._dead_letter(rejected)
+            result.dead_lettered = len(rejected)
         self.totals.stored += result.stored
         self.totals.duplicates += result.duplicates
         self.totals.dead_lettered += result.dead_lettered
+        self.totals.replaced += result.replaced
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         return result
 
@@ -249,6 +266,14 @@ class DelayedEventsConsumer:
                 with contextlib.suppress(RecurringNotFound):
                     await self.recurring.delete(command.recurring_id)
         return len(commands)
+
+    async def _store(self, events: list[Event], now: float, result: BatchResult) -> None:
+        stored = await self.router.store(events, now)
+        added = sum(s.added for s in stored)
+        result.stored += added
+        result.duplicates += len(stored) - added
+        for tier, n in Counter(s.tier for s in stored if s.added).items():
+            metrics.EVENTS_SCHEDULED.labels("kafka", tier.value).inc(n)
 
     async def _dead_letter(self, rejected: list[tuple[Record, str, str]]) -> None:
         futures = []

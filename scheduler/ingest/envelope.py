@@ -3,7 +3,8 @@
     {"topic": "user.notifications", "entity_type": "user", "action": "send_reminder",
      "body": "{\"user_id\": 123}", "delay_seconds": 1800,
      "correlation_id": "reminder-123", "headers": {"priority": "high"},
-     "priority": 0, "max_delay_seconds": 86400, "schedule_id": "reminder-123"}
+     "priority": 0, "max_delay_seconds": 86400, "schedule_id": "reminder-123",
+     "on_conflict": "keep"}
 
 Same fields and rules as the HTTP and Python APIs (scheduler.models.ScheduleRequest).
 
@@ -28,7 +29,7 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 
 from scheduler.errors import InvalidEvent
-from scheduler.models import Event, Limits, parse_request, to_event
+from scheduler.models import Event, Limits, OnConflict, parse_request, to_event
 from scheduler.recurring.model import (
     RECURRING_ID_RE,
     RecurringRequest,
@@ -62,13 +63,20 @@ def parse_envelope(
     rec: ConsumerRecord[bytes, bytes], limits: Limits, now: float | None = None
 ) -> Event:
     """Parse one delayed-topic message; InvalidEvent says what is wrong with it."""
+    return parse_envelope_policy(rec, limits, now)[0]
+
+
+def parse_envelope_policy(
+    rec: ConsumerRecord[bytes, bytes], limits: Limits, now: float | None = None
+) -> tuple[Event, OnConflict]:
+    """`parse_envelope`, and what to do when the schedule_id is already pending."""
     if rec.value is None:
         raise InvalidEvent("message has no value (tombstone)")
     req = parse_request(rec.value)
     if req.schedule_id is None:
         req.schedule_id = message_schedule_id(rec)
     now = time.time() if now is None else now
-    return to_event(req, limits, now, base=delay_base(rec, now))
+    return to_event(req, limits, now, base=delay_base(rec, now)), req.on_conflict
 
 
 @dataclass(frozen=True, slots=True)

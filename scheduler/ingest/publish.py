@@ -29,10 +29,12 @@ async def publish_with_delay(
     priority: int = 0,
     max_delay_seconds: int | None = None,
     schedule_id: str | None = None,
+    on_conflict: str = "keep",
     delayed_topic: str = DELAYED_TOPIC,
 ) -> str:
     """Validate the event here (so mistakes fail in the caller, not in a dead-letter
-    topic), put its envelope on the delayed topic, and return its schedule_id."""
+    topic), put its envelope on the delayed topic, and return its schedule_id.
+    `on_conflict="replace"`: a pending event under schedule_id becomes this one."""
     envelope: dict[str, Any] = {
         "topic": topic,
         "body": body,
@@ -51,6 +53,8 @@ async def publish_with_delay(
         envelope["headers"] = headers
     if max_delay_seconds is not None:
         envelope["max_delay_seconds"] = max_delay_seconds
+    if on_conflict != "keep":
+        envelope["on_conflict"] = on_conflict
     req = parse_request(envelope)  # raises InvalidEvent naming the field
     await producer.send_and_wait(
         delayed_topic, orjson.dumps(envelope), key=envelope["schedule_id"].encode()
