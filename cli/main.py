@@ -14,6 +14,7 @@ hybrid-scheduler stats [--json]          queue depths with the runbook's levels,
 hybrid-scheduler status ID | cancel ID   one schedule
 hybrid-scheduler list [--status S] [--topic T] [--from TIME] [--to TIME] [--limit N]
                                          list and search schedules: a table, counts by status
+hybrid-scheduler reschedule ID --at T | --delay S   a new time for a pending schedule
 hybrid-scheduler pause|resume --all|--topic T|--priority-below N (resume: --priority)
 hybrid-scheduler limits list | set TOPIC N [--burst B] | clear TOPIC   per-topic rate limits
 hybrid-scheduler sync | cleanup          the manual operations

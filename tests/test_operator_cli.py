@@ -252,3 +252,32 @@ async def test_maintenance_on_a_clickhouse_server(
         cli, env, "maintenance", "check", "--table", "event_schedules_log"
     )
     assert done.returncode == 0 and "OK" in done.stdout, done
+
+
+def test_reschedule(product: Product) -> None:
+    sid = f"re-{uuid.uuid4().hex[:8]}"
+    product.post(topic="reminders", body="x", delay_seconds=600, schedule_id=sid)
+    said = ok(product.env, "reschedule", sid, "--delay", "1", "--body", "sooner", "--priority", "3")
+    assert said.startswith(f"rescheduled {sid}: "), said
+    assert "(hot tier, moved from the cold tier)" in said
+    deadline = time.monotonic() + 30
+    while json.loads(ok(product.env, "status", sid, "--json"))["status"] != "executed":
+        assert time.monotonic() < deadline, "the rescheduled event did not fire"
+        time.sleep(0.2)
+    again = cli(product.env, "reschedule", sid, "--at", "2030-01-01T09:00:00Z")
+    assert again.returncode == 1 and "already executed (409)" in again.stderr, again
+    unknown = cli(product.env, "reschedule", "no-such-schedule", "--delay", "5")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "hybrid-scheduler: no schedule 'no-such-schedule' (404)"
+
+    other = f"re-{uuid.uuid4().hex[:8]}"
+    product.post(topic="reminders", body="x", delay_seconds=600, schedule_id=other)
+    naive = cli(product.env, "reschedule", other, "--at", "2030-01-01T09:00:00")
+    assert naive.returncode == 1 and "scheduled_at" in naive.stderr and "(422)" in naive.stderr
+    answer = json.loads(
+        ok(product.env, "reschedule", other, "--at", "2030-01-01T09:00:00Z", "--json",
+           "--header", "trace=abc", "--json-body", '{"n": 1}')
+    )  # fmt: skip
+    assert (answer["tier"], answer["scheduled_at"]) == ("cold", "2030-01-01T09:00:00Z")
+    bad = cli(product.env, "reschedule", other, "--delay", "5", "--header", "novalue")
+    assert bad.returncode == 1 and "NAME=VALUE" in bad.stderr, bad

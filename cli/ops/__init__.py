@@ -1,8 +1,8 @@
-"""The operator commands: `stats`, `status`, `list`, `cancel`, `pause`, `resume`, `limits`,
-`sync`, `cleanup`, `dead-letters`, `recurring` talk to a running product through its HTTP
-API (`--url`, else SCHEDULES_API_URL, else http://127.0.0.1:8000; `--token`, else
-SCHEDULES_API_TOKEN, sent as a bearer token), so they work against `make dev` and a
-deployed API alike. `tail` reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and
+"""The operator commands: `stats`, `status`, `list`, `cancel`, `reschedule`, `pause`,
+`resume`, `limits`, `sync`, `cleanup`, `dead-letters`, `recurring` talk to a running product
+through its HTTP API (`--url`, else SCHEDULES_API_URL, else http://127.0.0.1:8000;
+`--token`, else SCHEDULES_API_TOKEN, sent as a bearer token), so they work against `make
+dev` and a deployed API alike. `tail` reads a Kafka topic (KAFKA_BOOTSTRAP_SERVERS) and
 `maintenance` talks to ClickHouse (CLICKHOUSE_URL, or the embedded engine through the
 running product's SQL endpoint).
 
@@ -21,6 +21,7 @@ COMMANDS = frozenset(
         "status",
         "list",
         "cancel",
+        "reschedule",
         "pause",
         "resume",
         "limits",
@@ -68,6 +69,27 @@ def add_commands(sub: Any) -> None:
     status.add_argument("schedule_id")
     cancel = sub.add_parser("cancel", help="cancel one schedule (in either tier)")
     cancel.add_argument("schedule_id")
+    reschedule = sub.add_parser(
+        "reschedule",
+        help="a new time (and optionally body, headers, priority) for a pending schedule, "
+        "in either tier; it keeps its id",
+    )
+    reschedule.add_argument("schedule_id")
+    when = reschedule.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--at", metavar="TIME", help="ISO 8601 with a timezone, e.g. 2030-01-01T09:00:00Z"
+    )
+    when.add_argument("--delay", type=float, metavar="SECONDS", help="this many seconds from now")
+    body = reschedule.add_mutually_exclusive_group()
+    body.add_argument("--body", help="a new body, as text")
+    body.add_argument("--json-body", metavar="JSON", help="a new body, as JSON")
+    reschedule.add_argument(
+        "--header",
+        action="append",
+        metavar="NAME=VALUE",
+        help="new headers (repeat for several): they replace the old ones",
+    )
+    reschedule.add_argument("--priority", type=int, help="a new priority")
 
     pause = sub.add_parser("pause", help="stop firing: everything, one topic, or low priorities")
     scope = pause.add_mutually_exclusive_group(required=True)
@@ -85,7 +107,7 @@ def add_commands(sub: Any) -> None:
     scope.add_argument("--all", action="store_true", help="end every pause")
     scope.add_argument("--topic", help="end this topic's pause")
     scope.add_argument("--priority", action="store_true", help="end the priority pause")
-    for parser in (stats, status, cancel, pause, resume):
+    for parser in (stats, status, cancel, reschedule, pause, resume):
         _api_options(parser, 10.0)
 
     limits = sub.add_parser(

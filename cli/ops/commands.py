@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cli.ops.client import Api, OperatorError
 from cli.ops.console import fail, out, print_json, show, spinner
+from cli.ops.reschedule import reschedule
 
 MONITORING = "/api/v1/schedules/monitoring"
 RATE_LIMITS = f"{MONITORING}/rate-limits"
@@ -310,6 +311,7 @@ COMMANDS = {
     "stats": stats,
     "status": status,
     "cancel": cancel,
+    "reschedule": reschedule,
     "pause": pause,
     "resume": resume,
     "limits": limits,
