@@ -27,6 +27,11 @@ EVENTS_SCHEDULED = Counter(
     "Events accepted for scheduling.",
     ["source", "tier"],  # source: python|http|kafka|replay; tier: hot|cold
 )
+RESCHEDULED = Counter(
+    "schedules_rescheduled_total",
+    "Pending events given a new version (reschedule, or on_conflict=replace).",
+    ["from_tier", "to_tier"],  # hot|cold each
+)
 EVENTS_REJECTED = Counter(
     "schedules_events_rejected_total", "Events refused as invalid.", ["source"]
 )

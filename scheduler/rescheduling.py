@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scheduler import metrics
 from scheduler.cold.records import (
     FINISHED,
     LIVE,
@@ -79,7 +80,10 @@ async def reschedule(
     InvalidEvent from `change` or for a time no tier can take, ServiceUnavailable.
     """
     async with router.hot.locked_ids([schedule_id]):
-        return await _reschedule(router, schedule_id, change, now)
+        done = await _reschedule(router, schedule_id, change, now)
+    if done.changed:
+        metrics.RESCHEDULED.labels(done.previous_tier.value, done.tier.value).inc()
+    return done
 
 
 async def replace_pending(router: Router, ev: Event, now: float) -> Rescheduled | None:

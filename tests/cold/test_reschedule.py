@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import eventually
+from prometheus_client import REGISTRY
 
 from scheduler.cold.records import Schedule, Status, Tier
 from scheduler.cold.store import ColdStore
@@ -70,12 +71,19 @@ async def test_cold_to_hot_then_it_fires_once_with_the_new_version(
     uid: str,
 ) -> None:
     topic = f"c2h-{uid}"
+    moved = REGISTRY.get_sample_value(
+        "schedules_rescheduled_total", {"from_tier": "cold", "to_tier": "hot"}
+    )
     await ensure_topics(hybrid_settings, [topic])
     reader = await read_topic(topic)
     sid = await service.schedule_event(topic, "old", scheduled_at=at(2 * DAY), schedule_id=uid)
     soon = at(1)
     done = await service.reschedule(sid, scheduled_at=soon, body="new")
     assert (done.tier, done.previous_tier) == (Tier.HOT, Tier.COLD)
+    after = REGISTRY.get_sample_value(
+        "schedules_rescheduled_total", {"from_tier": "cold", "to_tier": "hot"}
+    )
+    assert after == (moved or 0) + 1
     state, ev = await hot.get(sid)  # type: ignore[misc]
     assert (state, ev.body, ev.scheduled_at_datetime) == ("pending", b"new", soon)
     assert (await rows(cold, sid))[soon].status is Status.TRANSFERRED
