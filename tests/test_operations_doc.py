@@ -41,6 +41,7 @@ KNOWN = {
 CLI_COMMANDS = {
     "stats", "status", "cancel", "pause", "resume", "sync", "cleanup", "tail", "maintenance", "sql",
     "dead-letters", "list", "recurring", "limits",
+    "reschedule",
 }  # fmt: skip
 SYSTEMD_ONLY = {"systemctl", "journalctl"}  # run on a systemd host only; units verified
 FOLLOW = ("tail -f", "redis-cli monitor")  # run until stopped: given a few seconds here
@@ -253,6 +254,7 @@ EXPECT = {
     'grep "cleanup completed" /var/log/scheduler/scheduler.log | tail -5': "cleanup completed:",
     "hybrid-scheduler status reminder-123": SCHEDULE_ID,
     "hybrid-scheduler cancel reminder-123": "pending",
+    "hybrid-scheduler reschedule reminder-123 --delay 7200": "rescheduled reminder-123",
     "hybrid-scheduler maintenance check": "OK",
     'redis-cli keys "*scheduled*"': "scheduled_events:payload",
     "curl -s http://localhost:8000/api/v1/schedules/monitoring/stats | jq '.circuit_breaker'": (
