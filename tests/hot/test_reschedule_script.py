@@ -9,6 +9,7 @@ import time
 from redis.asyncio import Redis
 
 from scheduler.hot.pause import PauseControl, Scope
+from scheduler.hot.ratelimit import RateLimitControl
 from scheduler.hot.store import CancelResult, HotChange, HotStore
 from scheduler.models import Event
 
@@ -108,3 +109,25 @@ async def test_a_cancel_for_a_time_leaves_another_time_alone(hot: HotStore) -> N
     assert (await hot.get("c")) is not None
     assert await hot.cancel("c", at=now + 300) is CancelResult.PENDING
     assert await hot.get("c") is None
+
+
+async def test_an_event_waiting_for_its_topics_rate_limit_is_rescheduled(
+    redis: Redis, hot: HotStore
+) -> None:
+    await RateLimitControl(hot, {}).set("t", 0.5, 1.0)  # one token now, the next in 2 s
+    now = time.time()
+    await hot.schedule([event("first", now - 1, priority=5), event("waits", now - 0.5, priority=2)])
+    batch = await hot.claim(time.time(), 10, time.time() + 30)
+    assert [c.event.schedule_id for c in batch.items] == ["first"]
+    assert (await hot.get("waits"))[0] == "throttled"  # type: ignore[index]
+    assert await hot.reschedule(event("waits", now + 60, priority=2)) is HotChange.RESCHEDULED
+    assert (await hot.get("waits"))[0] == "pending"  # type: ignore[index]
+    assert await redis.zscore(hot.keys.throttled_prefix + "t", "waits") is None
+    where = await index(redis, hot, "waits")
+    assert (where["scheduled"], where["priority"]) == (now + 60, b"2")
+    # The time guard applies to a throttled event too.
+    await hot.schedule([event("late", now - 0.2)])
+    await hot.claim(time.time(), 10, time.time() + 30)
+    assert (await hot.get("late"))[0] == "throttled"  # type: ignore[index]
+    assert await hot.cancel("late", at=now + 5) is CancelResult.UNKNOWN
+    assert await hot.cancel("late", at=now - 0.2) is CancelResult.PENDING
