@@ -156,7 +156,7 @@ async def stored_event(
     rows = [] if cold is None else await cold.find([schedule_id])
     if journal is not None:
         buffered = [Schedule.from_row(r) for r in journal.buffered_versions(schedule_id)]
-        rows = _latest(rows + buffered)
+        rows = latest_versions(rows + buffered)
     if not rows:
         return None
     live = [r for r in rows if r.status in LIVE]
