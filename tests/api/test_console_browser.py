@@ -398,7 +398,8 @@ async def test_search_finds_scheduled_events_by_filter(console: Console) -> None
         await b.page.fill("#search input[name=topic]", "search.t")
         await b.page.select_option("#search select[name=status]", "scheduled")
         await b.page.click("#search button[type=submit]")
-        await b.page.wait_for_selector("table#results")
+        # (The page listed everything before: wait for this search's answer.)
+        await b.page.wait_for_selector("table#results[data-query*='topic=search.t']")
         ids = await b.page.locator("#results td.mono").all_inner_texts()
         assert ids == wanted  # earliest first; neither the other topic nor the cancelled one
         assert "scheduled 3" in " ".join((await b.text("#counts")).split())
@@ -409,11 +410,25 @@ async def test_search_finds_scheduled_events_by_filter(console: Console) -> None
         await b.page.wait_for_selector("#schedule-id")
         assert await b.text("#schedule-id") == wanted[1]
         await b.page.go_back()
-        await b.page.wait_for_selector("table#results")
+        await b.page.wait_for_selector("table#results[data-query*='topic=search.t']")
+
+        # Cancel a selection of them at once.
+        boxes = b.page.locator("#results input[type=checkbox]")
+        assert await boxes.count() == 3
+        await boxes.nth(0).check()
+        await boxes.nth(2).check()
+        await b.page.click("#cancel-selected")
+        await b.page.click("#confirm-cancel-selected")
+        await b.page.wait_for_selector("#flash .msg")
+        assert "Cancelled 2 of 2" in await b.text("#flash")
+        statuses = [(await status_of(console.http, sid))["status"] for sid in wanted]
+        assert statuses == ["cancelled", "scheduled", "cancelled"]
+        await b.page.wait_for_selector("table#results[data-query*='topic=search.t']")
+        assert await b.page.locator("#results td.mono").all_inner_texts() == [wanted[1]]
 
         await b.page.fill("#search input[name=topic]", "search.nothing")
         await b.page.click("#search button[type=submit]")
-        await b.page.wait_for_selector("p#results")
+        await b.page.wait_for_selector("p#results[data-query*='topic=search.nothing']")
         assert "No schedule matches" in await b.text("#results")
         assert b.errors == []
     assert b.refused == []

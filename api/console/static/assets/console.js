@@ -325,7 +325,32 @@
           STATES.filter((st) => page.counts[st]).map((st) => [badge(st), ` ${num(page.counts[st])}  `]),
           STATES.every((st) => !page.counts[st]) ? "none" : null)
         : null;
+      const picked = new Set();
+      const bulk = h("button", { class: "danger", id: "cancel-selected", disabled: true }, "Cancel selected…");
+      const bulkBar = h("div", { class: "actions", id: "bulk" }, bulk);
+      const pick = (it) => (["pending", "processing", "scheduled"].includes(it.status)
+        ? h("input", { type: "checkbox", "aria-label": `select ${it.schedule_id}`, onchange: (e) => {
+          if (e.target.checked) picked.add(it.schedule_id);
+          else picked.delete(it.schedule_id);
+          bulk.disabled = picked.size === 0;
+          bulk.textContent = picked.size ? `Cancel ${picked.size} selected…` : "Cancel selected…";
+        } })
+        : null);
+      bulk.addEventListener("click", () => {
+        const ids = [...picked];
+        bulkBar.replaceChildren(
+          h("span", {}, `Cancel ${ids.length} schedule${ids.length === 1 ? "" : "s"}? They will not fire.`),
+          h("button", { class: "danger", id: "confirm-cancel-selected", onclick: async () => {
+            const results = [];
+            for (const id of ids) results.push(await call("DELETE", `${S}/${encodeURIComponent(id)}`));
+            const failed = results.filter((r) => !r.ok);
+            await schedules(params);
+            flash(`Cancelled ${results.length - failed.length} of ${ids.length}.${failed.length ? ` Not cancelled: ${failed.map(problem).join("; ")}` : ""}`, failed.length > 0);
+          } }, "Yes, cancel them"),
+          h("button", { class: "secondary", onclick: () => schedules(params) }, "No"));
+      });
       const rows = page.items.map((it) => h("tr", {},
+        h("td", {}, pick(it)),
         h("td", { class: "mono" }, h("a", { href: `#/schedules/${encodeURIComponent(it.schedule_id)}` }, it.schedule_id)),
         h("td", {}, badge(it.status), it.hot_state ? [" ", badge(it.hot_state)] : null),
         h("td", {}, it.tier),
@@ -345,10 +370,11 @@
       results = [
         counts,
         page.items.length
-          ? h("table", { id: "results" },
-            h("tr", {}, ["schedule_id", "status", "tier", "scheduled_at", "topic", "entity / action", "priority", "attempts"].map((c) => h("th", {}, c))),
+          ? h("table", { id: "results", "data-query": String(query) },
+            h("tr", {}, ["", "schedule_id", "status", "tier", "scheduled_at", "topic", "entity / action", "priority", "attempts"].map((c) => h("th", {}, c))),
             rows)
-          : h("p", { class: "muted", id: "results" }, "No schedule matches."),
+          : h("p", { class: "muted", id: "results", "data-query": String(query) }, "No schedule matches."),
+        page.items.length ? bulkBar : null,
         h("div", { class: "actions" }, back, next, h("span", { class: "muted" }, `${page.items.length} shown, earliest first`)),
       ];
     }
