@@ -307,3 +307,26 @@ async def test_restore_needs_the_cold_tier(service: SchedulerService) -> None:
 
     with pytest.raises(ConfigError, match="cold tier"):
         await service.restore_recurring()
+
+
+async def test_a_definition_created_again_after_delete_gets_ids_never_used(
+    hybrid_settings: Settings, hot: HotStore
+) -> None:
+    # The cold tier remembers cancelled ids for good: a deleted definition's occurrences
+    # were cancelled, so the new one's must not reuse their schedule_ids.
+    service = SchedulerService(hybrid_settings)
+    await service.start()
+    try:
+        await service.create_recurring(definition("again", interval_seconds=600))
+        await service.update_recurring(definition("again", interval_seconds=900))
+        old = await pending(hot)
+        await service.delete_recurring("again")
+        d, created = await service.create_recurring(definition("again", interval_seconds=600))
+        assert created and d.version == 1 and d.generation == 3
+        new = await pending(hot)
+        assert new and not set(new) & set(old)
+        assert all(sid.startswith("again@3@") for sid in new)
+        status = await service.get_status(new[0])
+        assert status is not None and status.status == "scheduled"
+    finally:
+        await service.stop()
