@@ -132,6 +132,12 @@ class Keys:
         return self._k(":recurring:version")
 
     @property
+    def recurring_generations(self) -> str:
+        """HASH recurring_id -> the highest generation it ever had, kept after a delete:
+        a definition created again starts above it, so its occurrences' ids are new."""
+        return self._k(":recurring:generation")
+
+    @property
     def recurring_marks(self) -> str:
         """HASH recurring_id -> "<generation> <unix s>": up to when that generation's
         occurrences are materialised."""

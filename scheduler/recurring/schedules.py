@@ -95,11 +95,18 @@ class RecurringSchedules:
     def _check(self, req: RecurringRequest) -> None:
         check_template(req, self.limits)
 
-    def _new(self, req: RecurringRequest, now: float) -> RecurringDefinition:
+    def _new(self, req: RecurringRequest, now: float, generation: int = 1) -> RecurringDefinition:
         at = datetime.fromtimestamp(now, UTC)
         return RecurringDefinition(
-            **req.model_dump(), version=1, generation=1, created_at=at, updated_at=at
+            **req.model_dump(), version=1, generation=generation, created_at=at, updated_at=at
         )
+
+    async def _first(self, req: RecurringRequest, now: float) -> RecurringDefinition:
+        """A new definition, in a generation above any its id had before (a definition
+        deleted and created again must not reuse its occurrences' ids: the cold tier
+        remembers them as cancelled)."""
+        generation = await self.store.last_generation(req.recurring_id) + 1
+        return self._new(req, now, generation)
 
     async def get(self, recurring_id: str) -> RecurringDefinition:
         found = await self.store.get(recurring_id)
@@ -116,8 +123,8 @@ class RecurringSchedules:
         raises RecurringConflict."""
         self._check(req)
         now = self.clock()
-        new = self._new(req, now)
-        found = await self.store.put(new, 0, Mark.starting(1, math.floor(now)))
+        new = await self._first(req, now)
+        found = await self.store.put(new, 0, Mark.starting(new.generation, math.floor(now)))
         if found is not None:
             current = await self.get(req.recurring_id)
             if current.spec() == req:
@@ -197,8 +204,9 @@ class RecurringSchedules:
                         f"recurring schedule {recurring_id!r} does not exist "
                         f"(expected version {expected_version})"
                     )
-                new = self._new(create, now)
-                if await self.store.put(new, 0, Mark.starting(1, math.floor(now))) is None:
+                new = await self._first(create, now)
+                mark = Mark.starting(new.generation, math.floor(now))
+                if await self.store.put(new, 0, mark) is None:
                     await self.reconcile(recurring_id, mirror=True)
                     return new
                 continue

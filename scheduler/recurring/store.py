@@ -65,6 +65,11 @@ class RecurringStore:
         k = self.keys
         return [k.recurring, k.recurring_versions, k.recurring_marks]
 
+    async def last_generation(self, recurring_id: str) -> int:
+        """The highest generation `recurring_id` ever had (0: never), deleted or not."""
+        raw = await self.redis.hget(self.keys.recurring_generations, recurring_id)
+        return 0 if raw is None else int(raw)
+
     def _occurrences(self, recurring_id: str) -> str:
         return self.keys.recurring_occurrences_prefix + recurring_id
 
@@ -112,8 +117,10 @@ class RecurringStore:
             str(definition.version),
             definition.model_dump_json(),
             "" if mark is None else mark.encode(),
+            str(definition.generation),
         ]
-        (result,) = await self.hot.write(self.hot.script(self._put, self._def_keys, args))
+        keys = [*self._def_keys, self.keys.recurring_generations]
+        (result,) = await self.hot.write(self.hot.script(self._put, keys, args))
         return None if _text(result) == "ok" else int(_text(result))
 
     async def delete(self, recurring_id: str, expected_version: int | None) -> int | None:
