@@ -33,7 +33,10 @@ async def test_the_envelope_form(
     try:
 
         async def send(message: dict[str, Any]) -> None:
-            await producer.send_and_wait(settings.delayed_topic, orjson.dumps(message))
+            # Keyed by recurring_id, as the README asks: one partition, so in order.
+            await producer.send_and_wait(
+                settings.delayed_topic, orjson.dumps(message), key=b"from-kafka"
+            )
 
         async def version() -> int | None:
             try:
