@@ -5,6 +5,7 @@ reschedules."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,14 @@ import pytest
 from conftest import eventually
 from prometheus_client import REGISTRY
 
-from scheduler.cold.records import Schedule, Status, Tier
+from scheduler.cold.records import (
+    Schedule,
+    Status,
+    Tier,
+    change_version,
+    row,
+    superseded_version,
+)
 from scheduler.cold.store import ColdStore
 from scheduler.errors import ScheduleConflict, UnknownSchedule
 from scheduler.hot.store import HotStore
@@ -240,3 +248,75 @@ async def test_a_sync_racing_reschedules_never_loses_or_doubles_an_event(
         else:
             assert (header_at, rec.value) == (old[sid], sid.encode()), sid
         assert rec.timestamp >= int(header_at.timestamp() * 1000), sid
+
+
+async def test_replace_through_the_python_api(
+    service: SchedulerService, hot: HotStore, uid: str
+) -> None:
+    sid = await service.schedule_event("t", "first", scheduled_at=at(2 * DAY), schedule_id=uid)
+    again = await service.schedule_event(
+        "t", "latest", delay_seconds=60, schedule_id=sid, on_conflict="replace"
+    )
+    assert again == sid
+    assert (await hot.get(sid))[1].body == b"latest"  # type: ignore[index]
+    status = await service.get_status(sid)
+    assert status is not None and (status.status, status.tier) == ("scheduled", "hot")
+    busy = await service.schedule_event("t", "now", delay_seconds=0, schedule_id=f"{uid}-busy")
+    assert len((await hot.claim(time.time(), 10, time.time() + 30)).items) == 1
+    with pytest.raises(ScheduleConflict, match="in flight"):
+        await service.schedule_event(
+            "t", "x", delay_seconds=5, schedule_id=busy, on_conflict="replace"
+        )
+
+
+async def test_a_crash_after_the_redis_step_of_a_move_to_the_cold_tier_is_completed_by_the_sync(
+    service: SchedulerService, cold: ColdStore, hot: HotStore, uid: str
+) -> None:
+    """The move hot -> cold stopped right after Redis took the new time (the change):
+    the next sync's demotion writes it to ClickHouse and takes it out of Redis."""
+    sid = await service.schedule_event("t", "b", delay_seconds=60, schedule_id=uid)
+    _, ev = await hot.get(sid)  # type: ignore[misc]
+    far = at(2 * DAY)
+    await hot.reschedule(dataclasses.replace(ev, scheduled_at=far.timestamp()))  # and no more
+    result = await service.sync_clickhouse_to_redis()
+    assert result.demoted == 1
+    assert await hot.get(sid) is None
+    assert (await rows(cold, sid))[far].status is Status.PENDING
+    status = await service.get_status(sid)
+    assert status is not None and (status.status, status.scheduled_at) == ("pending", far)
+
+
+async def test_a_crash_after_the_clickhouse_step_of_a_move_to_the_hot_tier_is_completed_by_the_sync(
+    hybrid_settings: Settings, cold: ColdStore, hot: HotStore, uid: str
+) -> None:
+    """The move cold -> hot stopped right after ClickHouse took the new time (the change):
+    the event waits `pending` and the next sync moves it into Redis, once."""
+    sid = await _one_cold(hybrid_settings, uid)
+    (old,) = await cold.find([sid])
+    soon = at(30)
+    new = dataclasses.replace(old.event, scheduled_at=soon.timestamp())
+    await cold.write(
+        [
+            row(new, Status.PENDING, Tier.COLD, change_version()),
+            old.version_row(Status.CANCELLED, Tier.COLD, superseded_version()),
+        ]
+    )  # and no more
+    service = SchedulerService(hybrid_settings)
+    await service.start()
+    try:
+        assert (await service.sync_clickhouse_to_redis()).transferred == 1
+        assert (await service.sync_clickhouse_to_redis()).transferred == 0
+    finally:
+        await service.stop()
+    state, ev = await hot.get(sid)  # type: ignore[misc]
+    assert (state, ev.scheduled_at_datetime) == ("pending", soon)
+    assert await hot.counts() == {"pending": 1, "held": 0, "in_flight": 0}
+
+
+async def _one_cold(settings: Settings, sid: str) -> str:
+    service = SchedulerService(settings)
+    await service.start()
+    try:
+        return await service.schedule_event("t", "b", scheduled_at=at(2 * DAY), schedule_id=sid)
+    finally:
+        await service.stop()
