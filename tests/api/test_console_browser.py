@@ -12,6 +12,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -546,4 +547,26 @@ async def test_a_dead_letter_is_replayed_after_a_dry_run_and_fires(
 
         assert await eventually(both_attempts, timeout=20, interval=1.0), await b.text("main")
         await b.screenshot("schedule")
+        assert b.errors == []
+
+
+async def test_reschedule_and_fire_now_from_the_schedule_page(console: Console) -> None:
+    sid = await schedule(console.http, delay_seconds=3600)
+    later = (datetime.now(UTC) + timedelta(hours=5)).replace(microsecond=0)
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open(f"/schedules/{sid}", "#reschedule")
+        await b.page.fill("#reschedule input[name=at]", later.strftime("%Y-%m-%dT%H:%M:%S"))
+        await b.page.click("#reschedule button")
+        await b.page.wait_for_selector("#flash .msg")
+        assert "Rescheduled to" in await b.text("#flash"), await b.text("#flash")
+        moved = await status_of(console.http, sid)
+        assert datetime.fromisoformat(moved["scheduled_at"]) == later
+        assert moved["status"] == "scheduled"
+        assert later.strftime("%Y-%m-%d %H:%M:%S") in await b.text("#scheduled-at")
+
+        await b.page.click("#fire-now")
+        await b.page.click("#confirm-fire-now")
+        await b.page.wait_for_selector("#flash .msg")
+        assert await reaches(console.http, sid, "executed")
         assert b.errors == []

@@ -425,7 +425,27 @@
           h("button", { class: "secondary", onclick: () => schedule(id) }, "No"),
         );
       });
-      actions.append(cancel);
+      const moved = (r) => `Rescheduled to ${when(r.data.scheduled_at)} (${r.data.tier} tier; was ${when(r.data.previous_scheduled_at)}).`;
+      const patch = async (body) => {
+        const r = await call("PATCH", path, body);
+        await schedule(id);
+        flash(r.ok ? moved(r) : problem(r), !r.ok);
+      };
+      const fireNow = h("button", { class: "secondary", id: "fire-now" }, "Fire now…");
+      fireNow.addEventListener("click", () => {
+        actions.replaceChildren(
+          h("span", {}, "Fire it now (reschedule to now)?"),
+          h("button", { id: "confirm-fire-now", onclick: () => patch({ delay_seconds: 0 }) }, "Yes, fire now"),
+          h("button", { class: "secondary", onclick: () => schedule(id) }, "No"),
+        );
+      });
+      const at = h("input", { name: "at", type: "datetime-local", step: 1, required: true, value: toLocal(s.scheduled_at) });
+      const move = h("form", { class: "inline", id: "reschedule" }, h("label", {}, "new time (UTC)", at), h("button", { type: "submit", class: "secondary" }, "Reschedule"));
+      move.addEventListener("submit", (e) => {
+        e.preventDefault();
+        patch({ scheduled_at: toIso(at.value) });
+      });
+      actions.append(cancel, fireNow, move);
     } else {
       actions.append(h("span", { class: "muted" }, `Finished (${s.status}): nothing to change.`));
     }
