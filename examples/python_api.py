@@ -6,7 +6,8 @@
 
 Schedules, cancels, reads the stats, pauses and resumes; then schedules one event due in
 a second, which `dev`'s executor fires, and one three days out, which waits in
-ClickHouse (through `dev`'s CLICKHOUSE_URL), and reads both back. This process runs no
+ClickHouse (through `dev`'s CLICKHOUSE_URL), and reads both back; then creates a
+recurring schedule, previews it and deletes it. This process runs no
 role: `dev` does. Exit code 0 once the near event was published (status `executed`).
 """
 
@@ -61,6 +62,20 @@ async def main() -> int:
         status = await service.get_status(soon)
     print("fired", soon, status.status if status else None)
     await service.cancel_event(later)
+
+    # A recurring schedule: weekdays at 09:00 in Berlin; each occurrence is an event.
+    definition, created = await service.create_recurring(
+        {
+            "recurring_id": "daily-report",
+            "cron": "0 9 * * 1-5",
+            "timezone": "Europe/Berlin",
+            "event": {"topic": "reports.daily", "body": {"report": "daily"}},
+        }
+    )
+    print("recurring", definition.recurring_id, definition.version, created)  # new: True
+    for occurrence in await service.preview_recurring("daily-report", count=3):
+        print("next", occurrence.schedule_id)  # daily-report@<generation>@<unix seconds>
+    await service.delete_recurring("daily-report")  # cancels its pending occurrences
     await service.stop()
     return 0 if status is not None and status.status == "executed" else 1
 
