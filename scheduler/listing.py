@@ -38,6 +38,7 @@ MAX_LIMIT = 1000  # schedules per page
 SCAN_BUDGET = 10_000  # Redis-only: events examined per page (and per count) at most
 IN_FLIGHT_CAP = 10_000  # Redis-only: claimed events read per page at most
 CHUNK = 500  # Redis-only: events read per round trip
+MAX_ADJUST = 1000  # cold tier: this process's unwritten schedules looked up for the counts
 
 # What a cursor looks like (opaque to callers; stated so /openapi.json can say it).
 CURSOR_PATTERN = r"^-?[0-9]{1,16}\.[A-Za-z0-9._:@-]{1,128}$"
@@ -107,14 +108,27 @@ class ListFilter:
 
     def keeps(self, *, topic: str, entity_type: str, action: str, tier: str, at_us: int) -> bool:
         """Whether the filters but the status keep a schedule."""
+        return self.keeps_key(
+            topic=topic, entity_type=entity_type, action=action, at_us=at_us
+        ) and self.keeps_tier(tier)
+
+    def keeps_key(self, *, topic: str, entity_type: str, action: str, at_us: int) -> bool:
+        """The filters on what every version of a schedule shares."""
         return (
             (self.topic is None or topic == self.topic)
             and (self.entity_type is None or entity_type == self.entity_type)
             and (self.action is None or action == self.action)
-            and (self.tier is None or tier == self.tier.value)
             and (self.from_us is None or at_us >= self.from_us)
             and (self.to_us is None or at_us < self.to_us)
         )
+
+    def keeps_tier(self, tier: str) -> bool:
+        return self.tier is None or tier == self.tier.value
+
+    def keeps_version(self, s: Schedule) -> bool:
+        """Whether the status and tier filters keep this version of a schedule (whose
+        key the others kept)."""
+        return State.of(s.status) in self.wanted and self.keeps_tier(s.tier)
 
     @property
     def reads_payloads(self) -> bool:
@@ -203,11 +217,11 @@ class SchedulePage:
     counts_exact: Annotated[
         bool,
         Field(
-            description="false: `counts` may be off a little. With the cold tier: this "
-            "process holds journal rows ClickHouse does not have yet (new schedules are "
-            "counted in, status changes not yet). Without it: the filter needs every "
-            "event's topic, entity type or action and there were more than 10,000 to read "
-            "(the counts are those of the first 10,000)."
+            description="false: `counts` may be off a little. With the cold tier (counts: "
+            "ClickHouse's, with this process's unwritten journal rows applied): its journal "
+            "wrote while they were read, or it held more than 1,000 unwritten schedules. "
+            "Without it: the filter needs every event's topic, entity type or action and "
+            "there were more than 10,000 to read (the counts are those of the first 10,000)."
         ),
     ]
     source: Annotated[
@@ -243,6 +257,7 @@ async def list_cold(
 ) -> SchedulePage:
     start = START if after is None else after
     stored = sorted(s.stored.value for s in f.wanted)
+    mark = None if journal is None else journal.write_mark()
     # This process's unwritten rows before ClickHouse's: a row the journal writes while
     # the query runs is then in one or both, never in neither.
     buffered = [] if journal is None else journal.buffered_rows()
@@ -252,17 +267,13 @@ async def list_cold(
     upper = rows[-1].key if more else None  # the page covers keys up to this one
     merged = {r.key: r for r in rows}
     from_cold = set(merged)
-    relevant = False  # this process holds unwritten rows the filters keep
-    firsts: set[Key] = set()  # unwritten first versions: schedules new to ClickHouse
-    latest: dict[Key, Schedule] = {}  # the newest unwritten version of each
+    latest: dict[Key, Schedule] = {}  # the newest unwritten version of each schedule
     for raw in buffered:
         key = (raw[7], raw[0])
-        if not f.keeps(topic=raw[1], entity_type=raw[2], action=raw[3], tier=raw[11], at_us=key[0]):
+        # What a schedule's versions share (its tier may change from one to the next).
+        if not f.keeps_key(topic=raw[1], entity_type=raw[2], action=raw[3], at_us=key[0]):
             continue
-        relevant = True
         version = Schedule.from_row(raw)
-        if version.version == FIRST_VERSION:
-            firsts.add(key)
         if key not in latest or version.version >= latest[key].version:
             latest[key] = version
         if key <= start or (upper is not None and key > upper):
@@ -270,13 +281,10 @@ async def list_cold(
         known = merged.get(key)
         if known is None or version.version >= known.version:
             merged[key] = version
-    candidates = sorted(
-        (s for s in merged.values() if State.of(s.status) in f.wanted), key=lambda s: s.key
-    )
+    candidates = sorted((s for s in merged.values() if f.keeps_version(s)), key=lambda s: s.key)
     cursor = candidates[limit - 1].key if len(candidates) > limit else upper
     page = candidates[:limit]
-    page = await _newest(cold, page, from_cold)
-    page = [s for s in page if State.of(s.status) in f.wanted]
+    page = [s for s in await _newest(cold, page, from_cold) if f.keeps_version(s)]
     live = [s.event.schedule_id for s in page if s.status is Status.TRANSFERRED]
     states = await hot.states(live)
     items = []
@@ -284,23 +292,48 @@ async def list_cold(
         h = states.get(s.event.schedule_id)
         same = h is not None and micros(h.event.scheduled_at) == s.scheduled_us
         items.append(_listed(s, h if same and s.status is Status.TRANSFERRED else None))
-    by_status = None
+    by_status, exact = None, True
     if counts:
-        found = await cold.listing_counts(f.cold_params())
-        by_status = _no_counts()
-        for status, n in found.items():
-            by_status[State.of(status).value] += n
-        for key in firsts:
-            by_status[State.of(latest[key].status).value] += 1
+        by_status, exact = await _cold_counts(cold, f, latest)
+        # Exact only if no journal row reached ClickHouse while the counts were read.
+        if journal is not None and mark is not None:
+            exact = exact and journal.write_mark() == mark and not mark[1]
     return SchedulePage(
         items=items,
         next_cursor=None if cursor is None else encode_cursor(cursor),
         counts=by_status,
-        counts_exact=not relevant,
+        counts_exact=exact,
         source="clickhouse",
         limit=limit,
         examined=len(rows),
     )
+
+
+async def _cold_counts(
+    cold: ColdStore, f: ListFilter, unwritten: dict[Key, Schedule]
+) -> tuple[dict[str, int], bool]:
+    """ClickHouse's counts, with each schedule of this process's `unwritten` versions
+    moved to its newest status (ClickHouse's own version looked up, for up to MAX_ADJUST
+    schedules; beyond that only the new ones are added, and the counts are not exact)."""
+    by_status = _no_counts()
+    for status, n in (await cold.listing_counts(f.cold_params())).items():
+        by_status[State.of(status).value] += n
+    if len(unwritten) > MAX_ADJUST:
+        for s in unwritten.values():
+            if s.version == FIRST_VERSION and f.keeps_tier(s.tier):
+                by_status[State.of(s.status).value] += 1
+        return by_status, False
+    found = await cold.find(key[1] for key in unwritten)
+    written = {r.key: r for r in found if r.key in unwritten}
+    for key, newest in unwritten.items():
+        known = written.get(key)
+        if known is not None and known.version >= newest.version:
+            continue  # ClickHouse has it as new: counted as it is
+        if known is not None and f.keeps_tier(known.tier):
+            by_status[State.of(known.status).value] -= 1
+        if f.keeps_tier(newest.tier):
+            by_status[State.of(newest.status).value] += 1
+    return by_status, True
 
 
 async def _newest(cold: ColdStore, page: list[Schedule], from_cold: set[Key]) -> list[Schedule]:

@@ -144,6 +144,7 @@ class JournalWriter:
         self._oldest: float | None = None
         self._writing = 0
         self._in_write: list[tuple[Any, ...]] = []  # versions being written now
+        self._version_writes = 0  # writes of versions finished (or failed) so far
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -203,6 +204,12 @@ class JournalWriter:
         what a listing of this process adds to the table's (scheduler.listing)."""
         return [*self._in_write, *self._versions]
 
+    def write_mark(self) -> tuple[int, bool]:
+        """(writes of versions finished so far, one under way now). The same mark before
+        and after some reads, with no write under way, means no row of this journal
+        reached ClickHouse in between (scheduler.listing's exact counts)."""
+        return self._version_writes, bool(self._in_write)
+
     def pending(self) -> int:
         """Rows not yet written (buffered, or being written now)."""
         return len(self._versions) + len(self._results) + self._writing
@@ -231,6 +238,8 @@ class JournalWriter:
                     self._results.extendleft(reversed(results))
                     raise
                 finally:
+                    if self._in_write:
+                        self._version_writes += 1
                     self._writing = 0
                     self._in_write = []
                 metrics.JOURNAL_FLUSH_SECONDS.observe(time.perf_counter() - started)

@@ -50,11 +50,12 @@ async def _ids(api: httpx.AsyncClient, **params: Any) -> list[str]:
 
 
 async def _journaled(api: httpx.AsyncClient, n: int) -> None:
-    """Until ClickHouse holds n schedules and this process no unwritten row."""
+    """Until this process has written every journal row (n schedules in all)."""
 
     async def written() -> bool:
+        stats = (await api.get(f"{URL}/monitoring/stats")).json()
         page = await _list(api, limit=1)
-        return page["counts_exact"] and sum(page["counts"].values()) == n
+        return stats["journal_buffered"] == 0 and sum(page["counts"].values()) == n
 
     assert await eventually(written, timeout=20)
 
@@ -164,13 +165,15 @@ async def test_an_event_scheduled_a_moment_ago_is_listed_before_the_journal_writ
     assert [i["status"] for i in page["items"]] == ["scheduled", "pending"]
     assert page["items"][0]["hot_state"] == "pending"
     assert page["counts"]["scheduled"] == 1 and page["counts"]["pending"] == 1
-    assert page["counts_exact"] is False  # ClickHouse does not have them yet
+    assert page["counts_exact"] is True  # ClickHouse has neither: counted from the journal
     assert await _ids(api, entity_type="user") == ["fresh"]
     assert await _ids(api, status="pending") == ["fresh-cold"]
     # A cancel, also unwritten, reads at once.
     assert (await api.delete(f"{URL}/fresh")).status_code == 200
     assert await _ids(api, status="scheduled") == []
     assert await _ids(api, status="cancelled") == ["fresh"]
+    counts = (await _list(api))["counts"]
+    assert (counts["scheduled"], counts["cancelled"], counts["pending"]) == (0, 1, 1)
 
 
 async def test_a_claimed_event_reads_in_flight_with_its_attempts(
@@ -374,3 +377,47 @@ async def test_redis_only_pages_stop_at_their_budget_and_page_on(
     assert await _ids(api, topic="rare") == ["b049", "b099", "b149"]
     everything = await _list(api, limit=5)
     assert everything["counts"]["scheduled"] == 150 and everything["counts_exact"] is True
+
+
+async def test_counts_move_written_schedules_to_their_unwritten_status(
+    hybrid_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts are ClickHouse's with this process's unwritten changes applied: exact, unless
+    the journal wrote while they were read."""
+    from scheduler.service import SchedulerService
+
+    s = hybrid_settings.model_copy(update={"analytics_flush_interval": 300.0})
+    service = SchedulerService(s)
+    await service.start()
+    try:
+        for i in range(3):
+            await service.schedule_event("t", "b", delay_seconds=60 + i, schedule_id=f"c{i}")
+        cold, journal = service.runtime.cold, service.runtime.journal
+        assert cold is not None and journal is not None
+        await journal.flush()  # ClickHouse: three scheduled
+        assert (await service.cancel_event("c1")).value == "pending"  # unwritten
+        page = await service.list_schedules()
+        assert page.counts is not None and page.counts_exact
+        assert (page.counts["scheduled"], page.counts["cancelled"]) == (2, 1)
+        assert (await service.list_schedules(status="cancelled")).counts == page.counts
+        hot = await service.list_schedules(tier="hot", topic="t")
+        assert hot.counts == page.counts
+
+        counting = cold.listing_counts
+
+        async def count_then_flush(*args: Any, **kwargs: Any) -> Any:
+            found = await counting(*args, **kwargs)
+            await journal.flush()  # a journal write while the counts are read
+            return found
+
+        monkeypatch.setattr(cold, "listing_counts", count_then_flush)
+        assert (await service.schedule_event("t", "b", delay_seconds=90)) is not None
+        during = await service.list_schedules()
+        assert during.counts_exact is False
+        monkeypatch.undo()
+        after = await service.list_schedules()
+        assert after.counts_exact
+        assert after.counts is not None
+        assert (after.counts["scheduled"], after.counts["cancelled"]) == (3, 1)
+    finally:
+        await service.stop()
