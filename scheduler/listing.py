@@ -218,10 +218,10 @@ class SchedulePage:
         bool,
         Field(
             description="false: `counts` may be off a little. With the cold tier (counts: "
-            "ClickHouse's, with this process's unwritten journal rows applied): its journal "
-            "wrote while they were read, or it held more than 1,000 unwritten schedules. "
-            "Without it: the filter needs every event's topic, entity type or action and "
-            "there were more than 10,000 to read (the counts are those of the first 10,000)."
+            "ClickHouse's, with this process's unwritten journal rows applied): it held more "
+            "than 1,000 unwritten schedules. Without it: the filter needs every event's "
+            "topic, entity type or action and there were more than 10,000 to read (the "
+            "counts are those of the first 10,000)."
         ),
     ]
     source: Annotated[
@@ -257,7 +257,6 @@ async def list_cold(
 ) -> SchedulePage:
     start = START if after is None else after
     stored = sorted(s.stored.value for s in f.wanted)
-    mark = None if journal is None else journal.write_mark()
     # This process's unwritten rows before ClickHouse's: a row the journal writes while
     # the query runs is then in one or both, never in neither.
     buffered = [] if journal is None else journal.buffered_rows()
@@ -267,15 +266,7 @@ async def list_cold(
     upper = rows[-1].key if more else None  # the page covers keys up to this one
     merged = {r.key: r for r in rows}
     from_cold = set(merged)
-    latest: dict[Key, Schedule] = {}  # the newest unwritten version of each schedule
-    for raw in buffered:
-        key = (raw[7], raw[0])
-        # What a schedule's versions share (its tier may change from one to the next).
-        if not f.keeps_key(topic=raw[1], entity_type=raw[2], action=raw[3], at_us=key[0]):
-            continue
-        version = Schedule.from_row(raw)
-        if key not in latest or version.version >= latest[key].version:
-            latest[key] = version
+    for key, version in _unwritten(buffered, f).items():
         if key <= start or (upper is not None and key > upper):
             continue
         known = merged.get(key)
@@ -293,11 +284,13 @@ async def list_cold(
         same = h is not None and micros(h.event.scheduled_at) == s.scheduled_us
         items.append(_listed(s, h if same and s.status is Status.TRANSFERRED else None))
     by_status, exact = None, True
-    if counts:
-        by_status, exact = await _cold_counts(cold, f, latest)
-        # Exact only if no journal row reached ClickHouse while the counts were read.
-        if journal is not None and mark is not None:
-            exact = exact and journal.write_mark() == mark and not mark[1]
+    if counts and journal is None:
+        by_status, exact = await _cold_counts(cold, f, {})
+    elif counts and journal is not None:
+        # ClickHouse and the buffer read with no write in between: each row is in one.
+        async with journal.holding_writes():
+            unwritten = _unwritten(journal.buffered_rows(), f)
+            by_status, exact = await _cold_counts(cold, f, unwritten)
     return SchedulePage(
         items=items,
         next_cursor=None if cursor is None else encode_cursor(cursor),
@@ -307,6 +300,20 @@ async def list_cold(
         limit=limit,
         examined=len(rows),
     )
+
+
+def _unwritten(buffered: Iterable[Sequence[Any]], f: ListFilter) -> dict[Key, Schedule]:
+    """The newest of these unwritten versions of each schedule whose key the filters keep
+    (what a schedule's versions share: its tier may change from one to the next)."""
+    latest: dict[Key, Schedule] = {}
+    for raw in buffered:
+        key = (raw[7], raw[0])
+        if not f.keeps_key(topic=raw[1], entity_type=raw[2], action=raw[3], at_us=key[0]):
+            continue
+        version = Schedule.from_row(raw)
+        if key not in latest or version.version >= latest[key].version:
+            latest[key] = version
+    return latest
 
 
 async def _cold_counts(

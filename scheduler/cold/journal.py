@@ -31,7 +31,7 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from scheduler import metrics
@@ -144,7 +144,6 @@ class JournalWriter:
         self._oldest: float | None = None
         self._writing = 0
         self._in_write: list[tuple[Any, ...]] = []  # versions being written now
-        self._version_writes = 0  # writes of versions finished (or failed) so far
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -204,11 +203,13 @@ class JournalWriter:
         what a listing of this process adds to the table's (scheduler.listing)."""
         return [*self._in_write, *self._versions]
 
-    def write_mark(self) -> tuple[int, bool]:
-        """(writes of versions finished so far, one under way now). The same mark before
-        and after some reads, with no write under way, means no row of this journal
-        reached ClickHouse in between (scheduler.listing's exact counts)."""
-        return self._version_writes, bool(self._in_write)
+    @contextlib.asynccontextmanager
+    async def holding_writes(self) -> AsyncIterator[None]:
+        """No row is written while the block runs (it waits for a write under way): the
+        buffer and ClickHouse then agree on what is where, for reads that combine them
+        (scheduler.listing's exact counts). Rows are still taken meanwhile."""
+        async with self._lock:
+            yield
 
     def pending(self) -> int:
         """Rows not yet written (buffered, or being written now)."""
@@ -238,8 +239,6 @@ class JournalWriter:
                     self._results.extendleft(reversed(results))
                     raise
                 finally:
-                    if self._in_write:
-                        self._version_writes += 1
                     self._writing = 0
                     self._in_write = []
                 metrics.JOURNAL_FLUSH_SECONDS.observe(time.perf_counter() - started)

@@ -3,6 +3,7 @@ Redis's live state, the Redis-only listing, and bad parameters; on the real serv
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -382,8 +383,8 @@ async def test_redis_only_pages_stop_at_their_budget_and_page_on(
 async def test_counts_move_written_schedules_to_their_unwritten_status(
     hybrid_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Counts are ClickHouse's with this process's unwritten changes applied: exact, unless
-    the journal wrote while they were read."""
+    """Counts are ClickHouse's with this process's unwritten changes applied, and exact:
+    the journal does not write while they are read (a write asked for meanwhile waits)."""
     from scheduler.service import SchedulerService
 
     s = hybrid_settings.model_copy(update={"analytics_flush_interval": 300.0})
@@ -403,21 +404,46 @@ async def test_counts_move_written_schedules_to_their_unwritten_status(
         hot = await service.list_schedules(tier="hot", topic="t")
         assert hot.counts == page.counts
 
+        await service.schedule_event("t", "b", delay_seconds=90, schedule_id="c3")
         counting = cold.listing_counts
+        writes: list[asyncio.Task[None]] = []
 
-        async def count_then_flush(*args: Any, **kwargs: Any) -> Any:
+        async def count_with_a_write_asked_for(*args: Any, **kwargs: Any) -> Any:
+            writes.append(asyncio.create_task(journal.flush()))
             found = await counting(*args, **kwargs)
-            await journal.flush()  # a journal write while the counts are read
+            assert not writes[0].done()  # it waits for the counts
             return found
 
-        monkeypatch.setattr(cold, "listing_counts", count_then_flush)
-        assert (await service.schedule_event("t", "b", delay_seconds=90)) is not None
+        monkeypatch.setattr(cold, "listing_counts", count_with_a_write_asked_for)
         during = await service.list_schedules()
-        assert during.counts_exact is False
+        await writes[0]
+        assert journal.pending() == 0
+        assert during.counts_exact and during.counts is not None
+        assert (during.counts["scheduled"], during.counts["cancelled"]) == (3, 1)
         monkeypatch.undo()
         after = await service.list_schedules()
-        assert after.counts_exact
-        assert after.counts is not None
-        assert (after.counts["scheduled"], after.counts["cancelled"]) == (3, 1)
+        assert after.counts == during.counts and after.counts_exact
     finally:
         await service.stop()
+
+
+async def test_a_rescheduled_event_is_listed_at_its_new_time(
+    api: httpx.AsyncClient, hybrid_api: httpx.AsyncClient
+) -> None:
+    """With the cold tier its old time stays, cancelled with why; Redis alone has only
+    the new time."""
+    for client, sid in ((hybrid_api, "moved-c"), (api, "moved-r")):
+        await _post(client, [_event(sid, 600, topic=f"t.{sid}")])
+        r = await client.patch(f"{URL}/{sid}", json={"delay_seconds": 900})
+        assert r.status_code == 200, r.text
+        page = await _list(client, topic=f"t.{sid}")
+        live = [i for i in page["items"] if i["status"] == "scheduled"]
+        assert [i["schedule_id"] for i in live] == [sid]
+        assert page["counts"]["scheduled"] == 1
+        old = [i for i in page["items"] if i["status"] == "cancelled"]
+        if client is hybrid_api:
+            (retired,) = old
+            assert retired["error"].startswith("rescheduled to ")
+            assert retired["scheduled_at"] < live[0]["scheduled_at"]
+        else:
+            assert old == []
