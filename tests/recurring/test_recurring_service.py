@@ -330,3 +330,13 @@ async def test_a_definition_created_again_after_delete_gets_ids_never_used(
         assert status is not None and status.status == "scheduled"
     finally:
         await service.stop()
+
+
+async def test_an_unreadable_definition_does_not_stop_the_others(
+    service: SchedulerService, hot: HotStore
+) -> None:
+    await service.create_recurring(definition("fine", interval_seconds=600))
+    await hot.redis.hset(hot.keys.recurring, "broken", b"{not json")
+    assert [d.recurring_id for d in await service.list_recurring()] == ["fine"]
+    result = await service.materialize_recurring()
+    assert (result.definitions, result.failed) == (1, 0)
