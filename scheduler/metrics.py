@@ -25,7 +25,7 @@ class ScrapedGauge:
 EVENTS_SCHEDULED = Counter(
     "schedules_events_scheduled_total",
     "Events accepted for scheduling.",
-    ["source", "tier"],  # source: python|http|kafka|replay; tier: hot|cold
+    ["source", "tier"],  # source: python|http|kafka|replay|recurring; tier: hot|cold
 )
 RESCHEDULED = Counter(
     "schedules_rescheduled_total",

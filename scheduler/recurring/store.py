@@ -10,16 +10,20 @@ in a ZSET (schedule_id -> time), so an update or a delete finds the pending ones
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import cast
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from scheduler.hot.keys import Keys
 from scheduler.hot.store import HotStore
 from scheduler.recurring.model import RecurringDefinition
+
+log = logging.getLogger(__name__)
 
 SCAN_COUNT = 500
 
@@ -99,8 +103,11 @@ class RecurringStore:
         cursor = 0
         while True:
             cursor, batch = await self.redis.hscan(self.keys.recurring, cursor, count=SCAN_COUNT)
-            values = cast(dict[bytes, bytes], batch).values()
-            found.extend(RecurringDefinition.model_validate_json(v) for v in values)
+            for rid, raw in cast(dict[bytes, bytes], batch).items():
+                try:
+                    found.append(RecurringDefinition.model_validate_json(raw))
+                except ValidationError as exc:  # one bad value must not stop the others
+                    log.error("recurring schedule %s: unreadable definition: %s", _text(rid), exc)
             if cursor == 0:
                 break
         return sorted(found, key=lambda d: d.recurring_id)
