@@ -52,7 +52,7 @@ from redis.retry import Retry
 from scheduler import metrics
 from scheduler.cold.records import Status
 from scheduler.hot import client
-from scheduler.hot.keys import Keys
+from scheduler.hot.keys import Keys, shard_keys
 from scheduler.hot.pause import parse_pauses
 from scheduler.settings import Settings
 
@@ -88,6 +88,8 @@ class StoreGauges(Collector):
         timeout: float = READ_TIMEOUT,
     ) -> None:
         self.keys = keys
+        self.shards = shard_keys(keys.prefix, settings.redis_shards)
+        self.keys = self.shards[0]
         self.cold = cold
         self.timeout = timeout
         # REDIS_URL, or the primary that the Sentinels name (scheduler.hot.client).
@@ -135,21 +137,26 @@ class StoreGauges(Collector):
         includes held and throttled events."""
         k = self.keys
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(k.scheduled)
-            pipe.zcard(k.held)
-            pipe.zcard(k.inflight)
-            pipe.hgetall(k.paused)
-            pipe.zrange(k.throttled_topics, 0, -1)
-            scheduled, held, in_flight, paused, topics = pipe.execute()
+            pipe.hgetall(k.paused)  # shard 0's copy speaks for all (written to every shard)
+            for shard in self.shards:
+                pipe.zcard(shard.scheduled)
+                pipe.zcard(shard.held)
+                pipe.zcard(shard.inflight)
+                pipe.zrange(shard.throttled_topics, 0, -1)
+            paused, *replies = pipe.execute()
+        scheduled = sum(int(n) for n in replies[0::4])
+        held = sum(int(n) for n in replies[1::4])
+        in_flight = sum(int(n) for n in replies[2::4])
         throttled = 0
-        if topics:
+        if any(replies[3::4]):
             with self._redis.pipeline(transaction=False) as pipe:
-                for topic in topics:
-                    pipe.zcard(k.throttled_prefix + topic.decode())
+                for shard, topics in zip(self.shards, replies[3::4], strict=True):
+                    for topic in topics:
+                        pipe.zcard(shard.throttled_prefix + topic.decode())
                 throttled = sum(int(n) for n in pipe.execute())
         pauses = len(parse_pauses(paused, k.paused))
-        pending = int(scheduled) + int(held) + throttled
-        return pending, int(in_flight), int(held), pauses, throttled
+        pending = scheduled + held + throttled
+        return pending, in_flight, held, pauses, throttled
 
     def _read_cold(self) -> int:
         assert self.cold is not None

@@ -101,8 +101,16 @@ class Runtime:
             await self.redis.aclose()
             raise ServiceUnavailable(f"{client.describe(s)} is unreachable: {exc}") from exc
         self.hot = HotStore(
-            self.redis, Keys(s.redis_key_prefix), replication=Replication.from_settings(s)
+            self.redis,
+            Keys(s.redis_key_prefix),
+            replication=Replication.from_settings(s),
+            shards=s.redis_shards,
         )
+        try:
+            await self.hot.check_shards()
+        except BaseException:
+            await self.redis.aclose()
+            raise
         if "sync" in roles and not s.cold_tier_enabled:
             await self.redis.aclose()
             raise ConfigError("the sync role needs the cold tier (SCHEDULES_COLD_TIER_ENABLED)")

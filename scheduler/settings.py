@@ -211,6 +211,15 @@ class Settings(BaseSettings):
         "before it counts as stored; fewer within SCHEDULES_REDIS_REPLICA_ACK_TIMEOUT is "
         "an error (HTTP 503, no offset commit, no produce). 0 = no wait.",
     )
+    redis_shards: int = Field(
+        1,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_SHARDS"),
+        ge=1,
+        le=1024,
+        description="Shards of the hot tier (each one hash tag, so one Redis Cluster slot); "
+        "an event's shard is crc32(schedule_id) % N. 1 = today's key names. Changing it "
+        "needs `hybrid-scheduler reshard` (roles refuse to start with another N).",
+    )
     redis_replica_ack_timeout: PositiveSeconds = Field(
         1.0,
         validation_alias=AliasChoices("SCHEDULES_REDIS_REPLICA_ACK_TIMEOUT"),

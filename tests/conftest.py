@@ -196,7 +196,7 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def hot(redis: Redis, settings: Settings) -> HotStore:
-    return HotStore(redis, Keys(settings.redis_key_prefix))
+    return HotStore(redis, Keys(settings.redis_key_prefix), shards=settings.redis_shards)
 
 
 @pytest.fixture
@@ -282,7 +282,7 @@ async def start_executor(settings: Settings) -> AsyncIterator[object]:
                 outcomes.extend(batch)
 
         ex = Executor(
-            HotStore(client, Keys(s.redis_key_prefix)),
+            HotStore(client, Keys(s.redis_key_prefix), shards=s.redis_shards),
             producer,
             replace(ExecutorConfig.from_settings(s), **overrides),  # type: ignore[arg-type]
             on_outcomes=record,

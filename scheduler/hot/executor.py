@@ -270,7 +270,8 @@ class Executor:
         try:
             while True:
                 try:
-                    await pubsub.subscribe(self.store.keys.wakeup)
+                    # One channel per shard: its name says which shard has news.
+                    await pubsub.subscribe(*(k.wakeup for k in self.store.shards))
                     async for msg in pubsub.listen():
                         if msg["type"] == "message":
                             self._wake.set()
@@ -306,7 +307,7 @@ class Executor:
             if unheld:
                 log.warning("returned %d events held by a pause that has ended", unheld)
                 with contextlib.suppress(Exception):  # wake the other executors too
-                    await self.store.redis.publish(self.store.keys.wakeup, "unheld")
+                    await self.store.publish_wakeups("unheld")
             if n or unheld:
                 self._wake.set()
 

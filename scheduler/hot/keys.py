@@ -6,22 +6,55 @@ so its name and score must not change. The other keys share its name as a prefix
 `redis-cli keys "*scheduled*"` lists them all.
 
 A prefix (SCHEDULES_REDIS_KEY_PREFIX) isolates deployments and tests sharing one Redis.
-The hot tier needs a single Redis (or a primary with replicas): its scripts touch
-several keys, including per-priority keys named inside the script, so Redis Cluster is
-not supported.
+
+Shards (SCHEDULES_REDIS_SHARDS = N). With N = 1 (the default) the names are exactly the
+ones above. With N > 1 shard i's keys carry the hash tag `{scheduled_events:i}`:
+`<prefix>{scheduled_events:i}`, `<prefix>{scheduled_events:i}:payload`, ... Every key a
+script touches, also those it builds from a prefix argument (the per-priority and
+per-topic sets, the id locks), is one shard's, so each script call stays within one
+Redis Cluster slot. An event lives in shard `crc32(schedule_id) % N` (`shard_of`).
+Per shard: the events and their indexes, the fence, the pauses and the run-time rate
+limits (written to every shard, so that each claim sees them atomically) and the rate
+buckets (each holds a 1/N share of a topic's limit). In shard 0 only: recurring
+definitions and dead-letter replay marks. Untagged, beside them all: `shard_count`, the
+N the data was stored with (roles refuse to start with another N).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+
+
+def shard_of(schedule_id: str, shards: int) -> int:
+    """The shard that holds `schedule_id` among `shards` (stable across processes and
+    versions: CRC-32 of its UTF-8 bytes)."""
+    if shards <= 1:
+        return 0
+    return zlib.crc32(schedule_id.encode()) % shards
+
+
+def shard_keys(prefix: str, shards: int) -> list[Keys]:
+    """The keys of each of `shards` shards (one shard: today's untagged names)."""
+    if shards <= 1:
+        return [Keys(prefix)]
+    return [Keys(prefix, i) for i in range(shards)]
+
+
+def shard_count_key(prefix: str) -> str:
+    """STRING: the number of shards the hot tier's data is stored in (absent: 1)."""
+    return f"{prefix}scheduled_events:shards"
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str = ""
+    shard: int | None = None  # None: the single, untagged shard
 
     def _k(self, name: str) -> str:
-        return f"{self.prefix}scheduled_events{name}"
+        if self.shard is None:
+            return f"{self.prefix}scheduled_events{name}"
+        return f"{self.prefix}{{scheduled_events:{self.shard}}}{name}"
 
     @property
     def scheduled(self) -> str:
@@ -183,5 +216,6 @@ class Keys:
 
     @property
     def wakeup(self) -> str:
-        """Pub/Sub channel: published when an event earlier than the head arrives."""
+        """Pub/Sub channel: published when an event earlier than the head arrives (one
+        per shard: its name says which shard to look at)."""
         return self._k(":wakeup")

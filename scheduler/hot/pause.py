@@ -141,30 +141,29 @@ class PauseControl:
             if not -INT32 <= priority_below <= INT32 + 1:
                 raise InvalidEvent("out of range", field="priority_below")
             meta["below"] = priority_below
-            await self.store.write(
-                ("HSET", self.keys.paused, _field(scope, topic), json.dumps(meta))
-            )
+            value = json.dumps(meta)
+            await self.store.write_each(lambda k: ("HSET", k.paused, _field(scope, topic), value))
             # A lower threshold frees some held events: put all back; claims re-hold
             # those still paused.
             await self._unhold_all()
         else:
-            pause = ("HSETNX", self.keys.paused, _field(scope, topic), json.dumps(meta))
-            await self.store.write(pause)
+            # Every shard's claims read their own copy (a shard that already has it keeps it).
+            value = json.dumps(meta)
+            await self.store.write_each(lambda k: ("HSETNX", k.paused, _field(scope, topic), value))
         return await self.state()
 
     async def resume(self, scope: Scope, *, topic: str | None = None) -> tuple[PauseState, int]:
         """End a pause; `Scope.ALL` ends every pause. Held events go back to be claimed
         (those another pause still covers are held again). Returns the new state and how
         many held events were put back."""
-        k = self.keys
         if scope is Scope.ALL:
-            await self.store.write(("DEL", k.paused))
+            await self.store.write_each(lambda k: ("DEL", k.paused))
         else:
             if scope is Scope.TOPIC:
                 if topic is None:
                     raise InvalidEvent("required to resume a topic", field="topic")
                 _check_topic(topic)
-            await self.store.write(("HDEL", k.paused, _field(scope, topic)))
+            await self.store.write_each(lambda k: ("HDEL", k.paused, _field(scope, topic)))
         moved = await self._unhold_all()
         return await self.state(), moved
 
@@ -172,20 +171,18 @@ class PauseControl:
         """Put the held events back (executors hold again those another pause still
         covers) and wake the executors. Bounded by the count at the start: claims
         re-holding events meanwhile cannot keep this loop going."""
-        k = self.keys
-        remaining = int(await self.store.redis.zcard(k.held))
+        remaining = await self.store.held()
         moved = 0
         while moved < remaining and (n := await self.store.unhold(UNHOLD_CHUNK)):
             moved += n
-        await self.store.redis.publish(k.wakeup, "resume")
+        await self.store.publish_wakeups("resume")
         return moved
 
     async def state(self) -> PauseState:
-        async with self.store.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.keys.paused)
-            pipe.zcard(self.keys.held)
-            raw, held = await pipe.execute()
-        return PauseState(parse_pauses(raw, self.keys.paused), int(held))
+        # Shard 0's copy of the pauses speaks for all (each change is written to all).
+        raw = await self.store.redis.hgetall(self.keys.paused)
+        held = await self.store.held()
+        return PauseState(parse_pauses(raw, self.keys.paused), held)
 
 
 def parse_pauses(raw: Mapping[Any, Any], key: str) -> list[Pause]:

@@ -114,12 +114,20 @@ class RateLimitControl:
         """Limit `topic` (replacing its earlier run-time limit) from the next claim on."""
         check_topic(topic)
         limit = check_limit(rate, burst)
-        meta = {
+        shards = len(self.store.shards)
+        meta: dict[str, Any] = {
             "rate": limit.rate,
             "burst": limit.burst,
             "since": time.time() if now is None else now,
         }
-        await self.store.write(("HSET", self.keys.rate_limits, topic, json.dumps(meta)))
+        if shards > 1:
+            # Each shard's claims take from their own bucket at a 1/N share of the limit,
+            # so that all shards together keep to it; "shards" says how to add them up.
+            meta["rate"] = limit.rate / shards
+            meta["burst"] = None if limit.burst is None else limit.burst / shards
+            meta["shards"] = shards
+        value = json.dumps(meta)
+        await self.store.write_each(lambda k: ("HSET", k.rate_limits, topic, value))
         await self._wake()
         found = await self.get(topic)
         assert found is not None
@@ -129,7 +137,7 @@ class RateLimitControl:
         """Remove `topic`'s run-time limit (its setting, if any, applies again; without
         one, its waiting events fire as fast as the executors go). False if it had none."""
         check_topic(topic)
-        (removed,) = await self.store.write(("HDEL", self.keys.rate_limits, topic))
+        removed = (await self.store.write_each(lambda k: ("HDEL", k.rate_limits, topic)))[0]
         if removed:
             await self._wake()
         return bool(removed)
@@ -159,7 +167,7 @@ class RateLimitControl:
 
     async def _wake(self) -> None:
         """Executors sleeping until a token may now take more (or less)."""
-        await self.store.redis.publish(self.keys.wakeup, "rate-limit")
+        await self.store.publish_wakeups("rate-limit")
 
 
 def parse_limits(raw: Mapping[Any, Any], key: str) -> dict[str, tuple[RateLimit, float | None]]:
@@ -171,8 +179,9 @@ def parse_limits(raw: Mapping[Any, Any], key: str) -> dict[str, tuple[RateLimit,
         topic = name.decode() if isinstance(name, bytes) else name
         try:
             meta = json.loads(value)
-            rate = float(meta["rate"])
-            burst = None if meta.get("burst") is None else float(meta["burst"])
+            share = int(meta.get("shards", 1))  # a 1/N share of the limit per shard
+            rate = round(float(meta["rate"]) * share, 9)
+            burst = None if meta.get("burst") is None else round(float(meta["burst"]) * share, 9)
             since = None if meta.get("since") is None else float(meta["since"])
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable rate limit entry %r in %s", topic, key)

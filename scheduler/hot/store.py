@@ -7,6 +7,12 @@ sends, on one connection and in one round trip, the commands, an INCR of
 than N replicas acknowledged: the caller then treats the write as not stored (the API
 answers 503, the consumer commits nothing, the executor does not produce a claim it
 could not replicate) and tries again. Reads go straight to the client.
+
+Shards (SCHEDULES_REDIS_SHARDS, scheduler.hot.keys): each call that names schedule_ids
+goes to the shard of each id (a batch splits into one call per shard); claims start at a
+rotating shard and take from the first that has due events, so no shard starves; reads
+that count or list add up every shard. One `write` stays within one shard (one hash
+tag), so it is one slot of a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import contextlib
 import enum
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
@@ -27,8 +33,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ReadOnlyError
 
 from scheduler import codec, metrics
-from scheduler.errors import NotReplicated, SchedulerError, ServiceUnavailable
-from scheduler.hot.keys import Keys
+from scheduler.errors import ConfigError, NotReplicated, SchedulerError, ServiceUnavailable
+from scheduler.hot.keys import Keys, shard_count_key, shard_keys, shard_of
 from scheduler.models import Event
 from scheduler.settings import RateLimit, Settings
 
@@ -163,10 +169,19 @@ class HotStore:
     """Schedule, claim, ack, release, reap and cancel events in Redis."""
 
     def __init__(
-        self, redis: Redis, keys: Keys | None = None, *, replication: Replication | None = None
+        self,
+        redis: Redis,
+        keys: Keys | None = None,
+        *,
+        replication: Replication | None = None,
+        shards: int = 1,
     ) -> None:
         self.redis = redis
-        self.keys = keys or Keys()
+        # Every shard's keys; `keys` is shard 0's, home of the state kept once
+        # (recurring definitions, dead-letter replays).
+        self.shards = shard_keys((keys or Keys()).prefix, shards)
+        self.keys = self.shards[0]
+        self._next_shard = 0  # where the next claim starts
         self.replication = replication or Replication()
         self._scripts = {name: _script(redis, name) for name in SCRIPTS}
         self._sources: dict[str, Any] = {}  # sha -> source of every script called
@@ -182,15 +197,50 @@ class HotStore:
         self._sources[found.sha] = found.script
         return ("EVALSHA", found.sha, len(keys), *keys, *args)
 
-    async def write(self, *commands: Command) -> list[Any]:
+    async def check_shards(self) -> None:
+        """ConfigError unless the data in Redis is stored in as many shards as this store
+        has; the first store of several shards records their number."""
+        n, prefix = len(self.shards), self.keys.prefix
+        key = shard_count_key(prefix)
+        stored = await self.redis.get(key)
+        if stored is None and n > 1:
+            single = Keys(prefix)
+            if await self.redis.exists(single.scheduled, single.payloads, single.inflight):
+                stored = b"1"  # a single-shard deployment's data, from before the count
+            elif (await self.write(("SET", key, n, "NX")))[0]:
+                return
+            else:
+                stored = await self.redis.get(key)
+        found = 1 if stored is None else int(stored)
+        if found != n:
+            raise ConfigError(
+                f"the hot tier's events are stored in {found} shard(s) ({key}) but "
+                f"SCHEDULES_REDIS_SHARDS is {n}: set it to {found}, or move them first "
+                f"with `hybrid-scheduler reshard --to {n}` (roles stopped)"
+            )
+
+    def shard(self, schedule_id: str) -> Keys:
+        """The keys of the shard that holds `schedule_id`."""
+        return self.shards[shard_of(schedule_id, len(self.shards))]
+
+    def by_shard(self, schedule_ids: Iterable[str]) -> dict[Keys, list[str]]:
+        """These ids per shard (in their order), only shards with any."""
+        out: dict[Keys, list[str]] = {}
+        for sid in schedule_ids:
+            out.setdefault(self.shard(sid), []).append(sid)
+        return out
+
+    async def write(self, *commands: Command, keys: Keys | None = None) -> list[Any]:
         """Send state-changing commands in one round trip on one connection; their
         replies, in order. With Replication.replicas > 0 the change is confirmed by WAIT
         or NotReplicated is raised (it may then be on the primary alone: the caller must
         treat it as not stored and retry, which every script here tolerates). A script
         Redis does not know (a fresh or newly promoted primary) is loaded and its calls
-        sent again; nothing else is sent twice.
+        sent again; nothing else is sent twice. `keys`: the shard the commands touch
+        (default: shard 0), whose replication counter the WAIT follows.
         """
-        replies = await self._send(commands)
+        keys = keys or self.keys
+        replies = await self._send(commands, keys)
         missing = [
             i
             for i, r in enumerate(replies)
@@ -199,7 +249,7 @@ class HotStore:
         if missing:
             for sha in {commands[i][1] for i in missing}:
                 await self.redis.script_load(self._sources[sha])
-            again = await self._send([commands[i] for i in missing])
+            again = await self._send([commands[i] for i in missing], keys)
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         for reply in replies:
@@ -215,14 +265,14 @@ class HotStore:
                 raise reply
         return replies
 
-    async def _send(self, commands: Sequence[Command]) -> list[Any]:
+    async def _send(self, commands: Sequence[Command], keys: Keys) -> list[Any]:
         """The replies of `commands` (errors as values); WAITs as Replication says."""
         need = self.replication.replicas
         async with self.redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
             if need:
-                pipe.incr(self.keys.replication)
+                pipe.incr(keys.replication)
                 pipe.execute_command("WAIT", need, max(1, round(self.replication.timeout * 1000)))
             replies = list(await pipe.execute(raise_on_error=False))
         if not need:
@@ -260,12 +310,19 @@ class HotStore:
         if not ids:
             yield
             return
-        prefix = self.keys.id_lock_prefix if prefix is None else prefix
+        if prefix is None:  # each id's lock in its own shard, shards in order
+            by_shard = self.by_shard(ids)
+            groups = [
+                (k, [k.id_lock_prefix + i for i in by_shard[k]])
+                for k in self.shards
+                if k in by_shard
+            ]
+        else:  # another kind of lock: its prefix names the shard
+            groups = [(self.keys, [prefix + i for i in ids])]
         token = os.urandom(8).hex()
         deadline = time.monotonic() + wait
         delay = 0.001
-        lock = self.script("lock_ids", [], [prefix, token, round(ttl * 1000), *ids])
-        while not (await self.write(lock))[0]:
+        while not await self._lock(groups, token, round(ttl * 1000)):
             if time.monotonic() >= deadline:
                 raise ServiceUnavailable(
                     f"another caller has held the same lock ({ids[0]!r}) for {wait:.0f}s; try again"
@@ -277,18 +334,46 @@ class HotStore:
         finally:
             # If Redis is gone now, the locks expire by themselves.
             with contextlib.suppress(Exception):
-                await self.write(self.script("unlock_ids", [], [prefix, token, *ids]))
+                await self._unlock(groups, token)
+
+    async def _lock(self, groups: list[tuple[Keys, list[str]]], token: str, ttl_ms: int) -> bool:
+        """Lock every group's keys (one call per shard): all, or none (the groups taken
+        before one that is busy are unlocked again)."""
+        for i, (k, names) in enumerate(groups):
+            if not (await self.write(self.script("lock_ids", names, [token, ttl_ms]), keys=k))[0]:
+                await self._unlock(groups[:i], token)
+                return False
+        return True
+
+    async def _unlock(self, groups: list[tuple[Keys, list[str]]], token: str) -> None:
+        for k, names in groups:
+            await self.write(self.script("unlock_ids", names, [token]), keys=k)
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
 
-        Large inputs go as several bounded script calls in one pipelined round trip: each
-        call is atomic, and a failure part-way leaves whole chunks stored, which a retry
-        of the same events completes without duplicates (schedule_id is the key).
+        Large inputs go as several bounded script calls in one pipelined round trip per
+        shard: each call is atomic, and a failure part-way leaves whole chunks stored,
+        which a retry of the same events completes without duplicates (schedule_id is the
+        key).
         """
         if not events:
             return []
-        k = self.keys
+        if len(self.shards) == 1:
+            return await self._schedule(self.keys, events)
+        groups: dict[Keys, list[int]] = {}
+        for i, ev in enumerate(events):
+            groups.setdefault(self.shard(ev.schedule_id), []).append(i)
+        out = [False] * len(events)
+        done = await asyncio.gather(
+            *(self._schedule(k, [events[i] for i in idx]) for k, idx in groups.items())
+        )
+        for idx, new in zip(groups.values(), done, strict=True):
+            for i, was_new in zip(idx, new, strict=True):
+                out[i] = was_new
+        return out
+
+    async def _schedule(self, k: Keys, events: Sequence[Event]) -> list[bool]:
         blobs = [
             msgpack.packb(
                 [
@@ -300,7 +385,8 @@ class HotStore:
             for start in range(0, len(events), SCHEDULE_CHUNK)
         ]
         results = await self.write(
-            *(self.script("schedule", k.script_keys, [k.level_prefix, k.wakeup, b]) for b in blobs)
+            *(self.script("schedule", k.script_keys, [k.level_prefix, k.wakeup, b]) for b in blobs),
+            keys=k,
         )
         return [bool(x) for chunk in results for x in chunk]
 
@@ -314,8 +400,47 @@ class HotStore:
         """Atomically take up to `limit` due events (priority order) under one lease,
         leaving those an active pause covers (scheduler.hot.pause) and those over their
         topic's rate limit: `rate_limits` (SCHEDULES_TOPIC_RATE_LIMITS), overridden by the
-        limits set at run time (scheduler.hot.ratelimit)."""
-        k = self.keys
+        limits set at run time (scheduler.hot.ratelimit).
+
+        With several shards one batch comes from one shard (its token is that shard's):
+        the shards are tried in turn from one after the last call's start, and the first
+        with events claimable now gives the batch, so every shard gets its turn.
+        """
+        n = len(self.shards)
+        start = self._next_shard
+        self._next_shard = (start + 1) % n
+        share = 1.0 / n  # each shard's bucket refills at its share of a topic's limit
+        total: ClaimedBatch | None = None
+        for step in range(n):
+            batch = await self._claim(
+                self.shards[(start + step) % n], now, limit, lease_deadline, rate_limits, share
+            )
+            if total is None:
+                total = batch
+            else:
+                total.blocked = total.blocked and batch.blocked
+                waits = [w for w in (total.throttle_wait, batch.throttle_wait) if w is not None]
+                total.throttle_wait = min(waits) if waits else None
+                total.throttled += batch.throttled
+                total.token, total.items, total.unreadable = (
+                    batch.token,
+                    batch.items,
+                    batch.unreadable,
+                )
+            if batch.items or batch.unreadable:
+                break
+        assert total is not None
+        return total
+
+    async def _claim(
+        self,
+        k: Keys,
+        now: float,
+        limit: int,
+        lease_deadline: float,
+        rate_limits: Mapping[str, RateLimit] | None,
+        share: float,
+    ) -> ClaimedBatch:
         args: list[Any] = [
             k.level_prefix,
             repr(now),
@@ -325,8 +450,9 @@ class HotStore:
             k.throttled_prefix,
         ]
         for topic, lim in (rate_limits or {}).items():
-            args += (topic, repr(lim.rate), "" if lim.burst is None else repr(lim.burst))
-        (raw,) = await self.write(self.script("claim", k.script_keys, args))
+            burst = "" if lim.burst is None else repr(lim.burst * share)
+            args += (topic, repr(lim.rate * share), burst)
+        (raw,) = await self.write(self.script("claim", k.script_keys, args), keys=k)
         wait = int(raw[2])
         batch = ClaimedBatch(
             int(raw[0]),
@@ -345,43 +471,48 @@ class HotStore:
 
     async def ack(self, token: int, schedule_ids: Iterable[str]) -> int:
         """Forget delivered events whose lease `token` still holds; returns how many."""
-        ids = list(schedule_ids)
-        k = self.keys
         n = 0
-        for start in range(0, len(ids), RELEASE_CHUNK):
-            chunk = ids[start : start + RELEASE_CHUNK]
-            n += (await self.write(self.script("ack", k.script_keys, [token, *chunk])))[0]
+        for k, ids in self.by_shard(schedule_ids).items():
+            for start in range(0, len(ids), RELEASE_CHUNK):
+                chunk = ids[start : start + RELEASE_CHUNK]
+                ack = self.script("ack", k.script_keys, [token, *chunk])
+                n += (await self.write(ack, keys=k))[0]
         return n
 
     async def release(self, token: int, releases: Sequence[Release]) -> int:
         """Return claimed events to pending at new times (retries, unfired events)."""
-        k = self.keys
+        groups: dict[Keys, list[Release]] = {}
+        for r in releases:
+            groups.setdefault(self.shard(r.schedule_id), []).append(r)
         n = 0
-        for start in range(0, len(releases), RELEASE_CHUNK):
-            args: list[Any] = [k.level_prefix, token]
-            for r in releases[start : start + RELEASE_CHUNK]:
-                args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
-            n += (await self.write(self.script("release", k.script_keys, args)))[0]
+        for k, group in groups.items():
+            for start in range(0, len(group), RELEASE_CHUNK):
+                args: list[Any] = [k.level_prefix, token]
+                for r in group[start : start + RELEASE_CHUNK]:
+                    args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
+                n += (await self.write(self.script("release", k.script_keys, args), keys=k))[0]
         return n
 
     async def reap(self, now: float, limit: int = REAP_LIMIT) -> int:
         """Return events whose lease expired before `now` to pending; returns how many."""
-        k = self.keys
         total = 0
-        while True:
-            reap = self.script("reap", k.script_keys, [k.level_prefix, repr(now), limit])
-            n = int((await self.write(reap))[0])
-            total += n
-            if n < limit:
-                return total
+        for k in self.shards:
+            while True:
+                reap = self.script("reap", k.script_keys, [k.level_prefix, repr(now), limit])
+                n = int((await self.write(reap, keys=k))[0])
+                total += n
+                if n < limit:
+                    break
+        return total
 
     async def cancel(self, schedule_id: str, *, at: float | None = None) -> CancelResult:
         """Cancel by id; with `at` (Unix s), only if Redis holds it for that time (its
         score, or its lease's): anything else under the id is left alone (UNKNOWN)."""
-        k = self.keys
+        k = self.shard(schedule_id)
         args = [k.level_prefix, schedule_id, k.throttled_prefix]
         (state,) = await self.write(
-            self.script("cancel", k.script_keys, args + ([] if at is None else [repr(at)]))
+            self.script("cancel", k.script_keys, args + ([] if at is None else [repr(at)])),
+            keys=k,
         )
         return CancelResult(_text(state))
 
@@ -389,7 +520,7 @@ class HotStore:
         """Give the pending event `ev.schedule_id` this new version (time, payload,
         priority) in one step; never one an executor holds. `add`: store it when Redis
         does not hold the id at all."""
-        k = self.keys
+        k = self.shard(ev.schedule_id)
         args = [
             k.level_prefix,
             k.wakeup,
@@ -400,25 +531,30 @@ class HotStore:
             codec.encode(ev),
             1 if add else 0,
         ]
-        (state,) = await self.write(self.script("reschedule", k.script_keys, args))
+        (state,) = await self.write(self.script("reschedule", k.script_keys, args), keys=k)
         return HotChange(_text(state))
 
     async def remove_orphans(self, schedule_ids: Sequence[str], level: str = "") -> int:
         """Remove entries of these ids that are neither pending nor in flight (debris,
         e.g. after the runbook's emergency ZREMRANGEBYSCORE). `level`: the priority set
         the ids were found in ('' = look each id's level up). Returns ids cleaned."""
-        if not schedule_ids:
-            return 0
-        k = self.keys
-        args = [k.level_prefix, k.throttled_prefix, level, *schedule_ids]
-        orphans = self.script("orphans", k.script_keys, args)
-        return int((await self.write(orphans))[0])
+        removed = 0
+        for k, ids in self.by_shard(schedule_ids).items():
+            args = [k.level_prefix, k.throttled_prefix, level, *ids]
+            orphans = self.script("orphans", k.script_keys, args)
+            removed += int((await self.write(orphans, keys=k))[0])
+        return removed
 
     async def sweep_orphans(self) -> int:
         """Find debris (entries of ids neither pending nor in flight) by scanning the hot
         tier's hashes and priority sets in bounded steps, and remove it; returns ids
         cleaned."""
-        k = self.keys
+        removed = 0
+        for k in self.shards:
+            removed += await self._sweep_orphans(k)
+        return removed
+
+    async def _sweep_orphans(self, k: Keys) -> int:
         removed = 0
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hlen(k.payloads)
@@ -426,7 +562,7 @@ class HotStore:
             pipe.zcard(k.held)
             pipe.zcard(k.inflight)
             payloads, scheduled, held, inflight = await pipe.execute()
-        pending = scheduled + held + sum((await self.throttled()).values())
+        pending = scheduled + held + sum((await self._throttled(k)).values())
         hashes = [k.attempts, k.priorities, k.leases]
         if payloads > pending + inflight:  # payloads are big: scan them only when some are extra
             hashes.insert(0, k.payloads)
@@ -450,12 +586,31 @@ class HotStore:
         return removed
 
     async def unhold(self, limit: int = RELEASE_CHUNK, *, only_when_unpaused: bool = False) -> int:
-        """Put up to `limit` events a pause held aside back into `scheduled`; returns how
-        many. `only_when_unpaused`: do nothing while any pause is active."""
-        k = self.keys
+        """Put up to `limit` events a pause held aside back into `scheduled` (per shard);
+        returns how many. `only_when_unpaused`: do nothing while any pause is active."""
         flag = 1 if only_when_unpaused else 0
-        unhold = self.script("unhold", k.script_keys, [k.level_prefix, limit, flag])
-        return int((await self.write(unhold))[0])
+        moved = 0
+        for k in self.shards:
+            unhold = self.script("unhold", k.script_keys, [k.level_prefix, limit, flag])
+            moved += int((await self.write(unhold, keys=k))[0])
+        return moved
+
+    async def held(self) -> int:
+        """Events a pause holds aside, in every shard."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for k in self.shards:
+                pipe.zcard(k.held)
+            return sum(int(n) for n in await pipe.execute())
+
+    async def publish_wakeups(self, reason: str) -> None:
+        """Wake every executor for every shard (a pause ended, a limit changed)."""
+        for k in self.shards:
+            await self.redis.publish(k.wakeup, reason)
+
+    async def write_each(self, command: Callable[[Keys], Command]) -> list[Any]:
+        """`command(keys)` written to each shard (state every claim must see atomically:
+        pauses, run-time rate limits); its reply per shard."""
+        return [(await self.write(command(k), keys=k))[0] for k in self.shards]
 
     # --- replays of dead letters (scheduler.deadletters) ---------------------------------
 
@@ -495,21 +650,36 @@ class HotStore:
 
     async def next_due(self) -> float | None:
         """Scheduled time of the earliest pending event, or None when there is none."""
-        head = await self.redis.zrange(self.keys.scheduled, 0, 0, withscores=True)
-        return float(head[0][1]) if head else None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for k in self.shards:
+                pipe.zrange(k.scheduled, 0, 0, withscores=True)
+            heads = await pipe.execute()
+        times = [float(head[0][1]) for head in heads if head]
+        return min(times) if times else None
 
     async def pending_after(self, after: float, limit: int) -> list[tuple[str, float]]:
         """Up to `limit` pending events (neither held nor in flight) whose time in Redis
         is later than `after` (Unix s), earliest first: (schedule_id, that time)."""
-        raw = await self.redis.zrangebyscore(
-            self.keys.scheduled, f"({after!r}", "+inf", 0, limit, withscores=True
-        )
-        pairs = cast(list[tuple[bytes, float]], raw)
-        return [(_text(member), float(score)) for member, score in pairs]
+        found: list[tuple[str, float]] = []
+        for k in self.shards:
+            raw = await self.redis.zrangebyscore(
+                k.scheduled, f"({after!r}", "+inf", 0, limit, withscores=True
+            )
+            pairs = cast(list[tuple[bytes, float]], raw)
+            found += [(_text(member), float(score)) for member, score in pairs]
+        if len(self.shards) > 1:
+            found.sort(key=lambda p: (p[1], p[0]))
+        return found[:limit]
 
     async def throttled(self) -> dict[str, int]:
         """Due events waiting for their topic's rate limit, per topic (those with any)."""
-        k = self.keys
+        out: dict[str, int] = {}
+        for k in self.shards:
+            for topic, n in (await self._throttled(k)).items():
+                out[topic] = out.get(topic, 0) + n
+        return out
+
+    async def _throttled(self, k: Keys) -> dict[str, int]:
         topics = [_text(t) for t in await self.redis.zrange(k.throttled_topics, 0, -1)]
         if not topics:
             return {}
@@ -520,26 +690,27 @@ class HotStore:
         return {t: int(n) for t, n in zip(topics, sizes, strict=True) if n}
 
     async def counts(self) -> dict[str, int]:
-        k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(k.scheduled)
-            pipe.zcard(k.held)
-            pipe.zcard(k.inflight)
-            pending, held, inflight = await pipe.execute()
+            for k in self.shards:
+                pipe.zcard(k.scheduled)
+                pipe.zcard(k.held)
+                pipe.zcard(k.inflight)
+            replies = [int(n) for n in await pipe.execute()]
+        pending, held, inflight = sum(replies[0::3]), sum(replies[1::3]), sum(replies[2::3])
         throttled = sum((await self.throttled()).values())
         # `pending` counts held (paused) and throttled events too: they are pending, just
         # not claimable now.
         return {
-            "pending": int(pending) + int(held) + throttled,
-            "held": int(held),
-            "in_flight": int(inflight),
+            "pending": pending + held + throttled,
+            "held": held,
+            "in_flight": inflight,
         }
 
     async def get(self, schedule_id: str) -> tuple[str, Event] | None:
         """The stored event and its state, if in the hot tier: 'pending', 'in_flight',
         'held' (pending, due, and held back by a pause) or 'throttled' (pending, due, and
         waiting for its topic's rate limit)."""
-        k = self.keys
+        k = self.shard(schedule_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(k.payloads, schedule_id)
             pipe.zscore(k.inflight, schedule_id)
@@ -556,15 +727,15 @@ class HotStore:
 
     async def events(self, schedule_ids: Sequence[str]) -> dict[str, Event]:
         """The events Redis holds (pending or in flight) under these ids."""
-        if not schedule_ids:
-            return {}
-        ids = list(schedule_ids)
-        payloads = await self.redis.hmget(self.keys.payloads, ids)
-        return {
-            sid: codec.decode(sid, p)
-            for sid, p in zip(ids, payloads, strict=True)
-            if isinstance(p, bytes)  # the hot tier's client never decodes replies
-        }
+        out: dict[str, Event] = {}
+        for k, ids in self.by_shard(schedule_ids).items():
+            payloads = await self.redis.hmget(k.payloads, ids)
+            out.update(
+                (sid, codec.decode(sid, p))
+                for sid, p in zip(ids, payloads, strict=True)
+                if isinstance(p, bytes)  # the hot tier's client never decodes replies
+            )
+        return out
 
     # --- listing (scheduler.listing: GET /api/v1/schedules without the cold tier) ----------
 
@@ -586,13 +757,15 @@ class HotStore:
     async def _pending_sets(self) -> list[tuple[str, str]]:
         """The sorted sets of pending events and what they mean: waiting, held by a pause,
         and each topic's events waiting for its rate limit."""
-        k = self.keys
-        topics = [_text(t) for t in await self.redis.zrange(k.throttled_topics, 0, -1)]
-        return [
-            (k.scheduled, "pending"),
-            (k.held, "held"),
-            *((k.throttled_prefix + topic, "throttled") for topic in topics),
-        ]
+        sets: list[tuple[str, str]] = []
+        for k in self.shards:
+            topics = [_text(t) for t in await self.redis.zrange(k.throttled_topics, 0, -1)]
+            sets += [
+                (k.scheduled, "pending"),
+                (k.held, "held"),
+                *((k.throttled_prefix + topic, "throttled") for topic in topics),
+            ]
+        return sets
 
     async def _zset_after(self, name: str, after: Key, until_us: int | None, n: int) -> list[Key]:
         """The first `n` members of a sorted set by (score in µs, member) after `after`.
@@ -619,17 +792,22 @@ class HotStore:
         """The keys (scheduled time when claimed, schedule_id) of up to `cap` claimed
         events, in key order, and whether that is all of them."""
         out: list[Key] = []
-        cursor = 0
-        while True:
-            cursor, found = await self.redis.hscan(self.keys.leases, cursor, count=SCAN_COUNT)
-            for field_name, lease in cast(dict[bytes, bytes], found).items():
-                parts = _text(lease).split("|")
-                with contextlib.suppress(IndexError, ValueError):
-                    out.append((_us(parts[1]), _text(field_name)))
-            if cursor == 0 or len(out) >= cap:
+        complete = True
+        for k in self.shards:
+            cursor = 0
+            while True:
+                cursor, found = await self.redis.hscan(k.leases, cursor, count=SCAN_COUNT)
+                for field_name, lease in cast(dict[bytes, bytes], found).items():
+                    parts = _text(lease).split("|")
+                    with contextlib.suppress(IndexError, ValueError):
+                        out.append((_us(parts[1]), _text(field_name)))
+                if cursor == 0 or len(out) >= cap:
+                    break
+            if cursor != 0:
+                complete = False
                 break
         out.sort()
-        return out[:cap], cursor == 0 and len(out) <= cap
+        return out[:cap], complete and len(out) <= cap
 
     async def count_window(self, from_us: int | None, until_us: int | None) -> int:
         """How many pending events (waiting, held by a pause, throttled by a rate limit)
@@ -648,9 +826,9 @@ class HotStore:
         version cannot read), in one pipelined round trip."""
         if not schedule_ids:
             return {}
-        k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid in schedule_ids:
+                k = self.shard(sid)
                 pipe.hget(k.payloads, sid)
                 pipe.zscore(k.inflight, sid)
                 pipe.zscore(k.held, sid)
@@ -671,7 +849,7 @@ class HotStore:
         if waiting:  # or waiting for its topic's rate limit
             async with self.redis.pipeline(transaction=False) as pipe:
                 for sid in waiting:
-                    pipe.zscore(k.throttled_prefix + out[sid].event.topic, sid)
+                    pipe.zscore(self.shard(sid).throttled_prefix + out[sid].event.topic, sid)
                 found = await pipe.execute()
             for sid, score in zip(waiting, found, strict=True):
                 if score is not None:

@@ -1,11 +1,11 @@
--- Unlock schedule_ids locked by lock_ids.lua with `token` (a lock that expired and was
--- taken by another caller is left alone).
--- ARGV: lock_prefix, token, schedule_id...
-local prefix, token = ARGV[1], ARGV[2]
+-- Unlock the keys lock_ids.lua locked with `token` (a lock that expired and was taken by
+-- another caller is left alone).
+-- KEYS: the lock keys. ARGV: token
+local token = ARGV[1]
 local n = 0
-for i = 3, #ARGV do
-  if redis.call('GET', prefix .. ARGV[i]) == token then
-    redis.call('DEL', prefix .. ARGV[i])
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == token then
+    redis.call('DEL', KEYS[i])
     n = n + 1
   end
 end
