@@ -217,8 +217,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Shards of the hot tier (each one hash tag, so one Redis Cluster slot); "
-        "an event's shard is crc32(schedule_id) % N. 1 = today's key names. Changing it "
-        "needs `hybrid-scheduler reshard` (roles refuse to start with another N).",
+        "an event's shard is crc32(schedule_id) % N. 1 = today's key names. Roles refuse to "
+        "start with another N than the stored events' (change it on a drained hot tier).",
     )
     redis_replica_ack_timeout: PositiveSeconds = Field(
         1.0,

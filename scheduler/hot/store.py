@@ -198,8 +198,9 @@ class HotStore:
         return ("EVALSHA", found.sha, len(keys), *keys, *args)
 
     async def check_shards(self) -> None:
-        """ConfigError unless the data in Redis is stored in as many shards as this store
-        has; the first store of several shards records their number."""
+        """ConfigError unless the events in Redis are stored in as many shards as this
+        store has, or there are none (a drained hot tier may change its number); the
+        number is recorded (absent: one shard)."""
         n, prefix = len(self.shards), self.keys.prefix
         key = shard_count_key(prefix)
         stored = await self.redis.get(key)
@@ -212,12 +213,16 @@ class HotStore:
             else:
                 stored = await self.redis.get(key)
         found = 1 if stored is None else int(stored)
-        if found != n:
+        if found == n:
+            return
+        counts = await HotStore(self.redis, Keys(prefix), shards=found).counts()
+        if counts["pending"] or counts["in_flight"]:
             raise ConfigError(
                 f"the hot tier's events are stored in {found} shard(s) ({key}) but "
-                f"SCHEDULES_REDIS_SHARDS is {n}: set it to {found}, or move them first "
-                f"with `hybrid-scheduler reshard --to {n}` (roles stopped)"
+                f"SCHEDULES_REDIS_SHARDS is {n}: set it to {found}, or drain the hot tier "
+                "first (docs/scaling.md, 'Changing the number of shards')"
             )
+        await self.write(("DEL", key) if n == 1 else ("SET", key, n))
 
     def shard(self, schedule_id: str) -> Keys:
         """The keys of the shard that holds `schedule_id`."""
