@@ -110,3 +110,42 @@ def test_bad_recurring_messages_name_the_field(message: dict[str, Any], field: s
     with pytest.raises(InvalidEvent) as exc:
         parse_recurring_envelope(rec, Limits(1 << 20, 64, 1 << 14, 86400))
     assert exc.value.field == field, str(exc.value)
+
+
+async def test_a_definition_refused_when_applied_is_dead_lettered_not_retried(
+    settings: Settings, producer: AIOKafkaProducer, hot: HotStore, read_topic
+) -> None:
+    from aiokafka.structs import ConsumerRecord
+
+    from scheduler.ingest.consumer import DelayedEventsConsumer
+    from scheduler.models import Limits
+    from scheduler.recurring.schedules import RecurringSchedules
+    from scheduler.recurring.store import RecurringStore
+    from scheduler.router import Router
+
+    # The consumer parsed it under looser limits than apply now (a lowered setting).
+    loose, tight = Limits(1 << 20, 64, 1 << 14, 86400), Limits(10, 64, 1 << 14, 86400)
+    router = Router(hot, settings.immediate_horizon_seconds)
+    recurring = RecurringSchedules(RecurringStore(hot), router, tight, window_seconds=60)
+    consumer = DelayedEventsConsumer(
+        None,  # type: ignore[arg-type]  # handle() reads nothing from Kafka
+        producer,
+        router,
+        loose,
+        settings.dead_letter_topic,
+        batch_size=10,
+        max_dead_letter_bytes=1 << 20,
+        recurring=recurring,
+    )
+    big = definition(interval_seconds=60, event={"topic": "t", "body": "x" * 100})
+    small = definition(recurring_id="small", interval_seconds=60)
+    records = [
+        ConsumerRecord(settings.delayed_topic, 0, i, 0, 0, None, orjson.dumps(m), None, 0, 0, [])
+        for i, m in enumerate([{"recurring": big}, {"recurring": small}])
+    ]
+    dlq = await read_topic(settings.dead_letter_topic)
+    result = await consumer.handle(records)
+    assert (result.recurring, result.dead_lettered) == (1, 1)
+    (dead,) = await dlq.read(1, timeout=20)
+    assert b"event: body is 100 bytes; the limit is 10" in dict(dead.headers)["x-dlq-error"]
+    assert [d.recurring_id for d in await recurring.all()] == ["small"]
