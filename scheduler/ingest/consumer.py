@@ -48,7 +48,8 @@ class Prepared:
     now: float
     events: list[Event] = field(default_factory=list)
     rejected: list[tuple[Record, str, str]] = field(default_factory=list)
-    recurring: list[RecurringCommand] = field(default_factory=list)  # in message order
+    # recurring-schedule messages, in message order
+    recurring: list[tuple[Record, RecurringCommand]] = field(default_factory=list)
     # on_conflict=replace: a pending event under the id becomes this one.
     replacing: list[tuple[Record, Event]] = field(default_factory=list)
 
@@ -202,7 +203,7 @@ class DelayedEventsConsumer:
                 if command is not None:
                     if self.recurring is None:
                         raise InvalidEvent("recurring schedules are not taken here")
-                    prepared.recurring.append(command)
+                    prepared.recurring.append((rec, command))
                     continue
                 ev, on_conflict = parse_envelope_policy(rec, self.limits, now)
                 self.router.check(ev, now)
@@ -243,7 +244,7 @@ class DelayedEventsConsumer:
             else:
                 result.replaced += 1
         if prepared.recurring:
-            result.recurring = await self._apply_recurring(prepared.recurring)
+            result.recurring = await self._apply_recurring(prepared.recurring, rejected)
         if rejected:
             await self._dead_letter(rejected)
             result.dead_lettered = len(rejected)
@@ -254,18 +255,32 @@ class DelayedEventsConsumer:
         metrics.INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    async def _apply_recurring(self, commands: list[RecurringCommand]) -> int:
-        """Create, replace or delete recurring schedules, in message order. Running it
-        again (a retried batch, a redelivery) changes nothing more."""
+    async def _apply_recurring(
+        self,
+        commands: list[tuple[Record, RecurringCommand]],
+        rejected: list[tuple[Record, str, str]],
+    ) -> int:
+        """Create, replace or delete recurring schedules, in message order; one refused
+        (e.g. a template over a limit the settings lowered since it was parsed) goes to
+        `rejected`, not into a retry of the batch. Running it again (a retried batch, a
+        redelivery) changes nothing more. Returns how many were applied."""
         assert self.recurring is not None
-        for command in commands:
-            if command.definition is not None:
-                await self.recurring.update(command.recurring_id, command.definition, create=True)
+        applied = 0
+        for rec, command in commands:
+            try:
+                if command.definition is not None:
+                    await self.recurring.update(
+                        command.recurring_id, command.definition, create=True
+                    )
+                else:
+                    # Deleted already (or never there): the message's wish holds.
+                    with contextlib.suppress(RecurringNotFound):
+                        await self.recurring.delete(command.recurring_id)
+            except InvalidEvent as exc:
+                rejected.append((rec, "invalid", f"recurring: {exc}"))
             else:
-                # Deleted already (or never there): the message's wish holds.
-                with contextlib.suppress(RecurringNotFound):
-                    await self.recurring.delete(command.recurring_id)
-        return len(commands)
+                applied += 1
+        return applied
 
     async def _store(self, events: list[Event], now: float, result: BatchResult) -> None:
         stored = await self.router.store(events, now)
