@@ -222,7 +222,7 @@
     const ui = session.temporal_ui;
     if (!ui) return h("p", { class: "muted" }, "Set SCHEDULES_TEMPORAL_UI_URL to link the Temporal UI here.");
     return h("ul", {},
-      h("li", {}, h("a", { href: ui.workflows, target: "_blank", rel: "noopener noreferrer" }, "Workflow runs (sync, cleanup, recovery) in the Temporal UI")),
+      h("li", {}, h("a", { href: ui.workflows, target: "_blank", rel: "noopener noreferrer" }, "Workflow runs (sync, cleanup, recovery, recurring) in the Temporal UI")),
       h("li", {}, h("a", { href: ui.schedules, target: "_blank", rel: "noopener noreferrer" }, "Temporal Schedules")),
     );
   }
