@@ -225,3 +225,25 @@ async def test_the_attempts_of_a_fired_event(
 
 async def test_the_attempts_need_the_cold_tier(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/v1/schedules/x/attempts")).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"", 401),  # no token at all
+        (b"token=", 401),
+        (b"\xff\xfe\x00token=\xc3", 401),  # not UTF-8
+        (b"token=s3cret&token=other", 303),  # the first one counts
+        (b"token=%E2%82%AC", 401),  # a non-ASCII guess
+        (b"x" * 5000, 413),  # larger than a login form
+    ],
+)
+async def test_any_login_form_gets_a_page_not_an_error(
+    secured: httpx.AsyncClient, body: bytes, code: int
+) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    r = await secured.post("/ui/login", content=body, headers=headers)
+    assert r.status_code == code, r.text
+    if code != 303:
+        assert r.headers["content-type"].startswith("text/html")
+        assert "set-cookie" not in r.headers
