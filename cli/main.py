@@ -54,12 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=[*ROLES, WORKER, API, "all"],
         required=True,
-        help="role to run; repeat for several ('all' = executor, consumer and the "
-        "in-process sync, without the sync when the cold tier is disabled; use `worker` "
-        "instead of `sync` where Temporal runs; `api` = the HTTP API)",
+        help="role to run; repeat for several ('all' = executor, consumer, the "
+        "in-process sync and recurring, without the sync when the cold tier is disabled; use "
+        "`worker` instead of `sync` and `recurring` where Temporal runs; `api` = the HTTP API)",
     )
     sub.add_parser(
-        WORKER, help="run the Temporal worker: sync, cleanup and recovery as Temporal Schedules"
+        WORKER,
+        help="run the Temporal worker: sync, cleanup, recovery and the recurring schedules' "
+        "materialisation as Temporal Schedules",
     )
     sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     sql = sub.add_parser(
