@@ -340,3 +340,51 @@ async def test_an_unreadable_definition_does_not_stop_the_others(
     assert [d.recurring_id for d in await service.list_recurring()] == ["fine"]
     result = await service.materialize_recurring()
     assert (result.definitions, result.failed) == (1, 0)
+
+
+async def test_concurrent_writers_in_two_services_with_pauses_and_resumes(
+    settings: Settings, hot: HotStore
+) -> None:
+    # Two services (two Redis clients, as two API processes) change one definition at
+    # once, updates mixed with pauses and resumes: the end state is the last version's,
+    # with exactly its occurrences.
+    s = settings.model_copy(update={"transfer_horizon_seconds": 30})
+    services = [SchedulerService(s), SchedulerService(s)]
+    for svc in services:
+        await svc.start()
+    try:
+        start = later(10)
+        await services[0].create_recurring(definition("shared", interval_seconds=4, start_at=start))
+
+        async def write(i: int) -> None:
+            svc = services[i % 2]
+            if i % 5 == 3:
+                await svc.pause_recurring("shared")
+            elif i % 5 == 4:
+                await svc.resume_recurring("shared")
+            else:
+                await svc.update_recurring(
+                    definition("shared", interval_seconds=3 + i % 3, start_at=start)
+                    | {"event": {"topic": "t", "body": f"v{i}"}}
+                )
+
+        await asyncio.gather(*(write(i) for i in range(30)))
+        final = await services[1].get_recurring("shared")
+        found = await RecurringStore(hot).get("shared")
+        assert found is not None and found[1] is not None
+        mark = found[1]
+        assert mark.generation == final.generation
+        ids = await pending(hot)
+        if final.paused:
+            assert ids == []
+        else:
+            expected = [o.schedule_id for o in preview(final, mark.since, 50)]
+            assert ids == sorted(
+                sid for sid in expected if int(sid.rsplit("@", 1)[1]) <= mark.until
+            )
+            assert ids
+            events = await hot.events(ids)
+            assert {ev.body for ev in events.values()} == {final.event.body.encode()}  # type: ignore[union-attr]
+    finally:
+        for svc in services:
+            await svc.stop()
