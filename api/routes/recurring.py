@@ -125,6 +125,18 @@ def _json(example: Any) -> dict[str, Any]:
     return {"content": {"application/json": {"example": example}}}
 
 
+# OpenAPI links: what to do next with the recurring_id a POST answers (schemathesis's
+# stateful phase follows them).
+_BY_ID = {"parameters": {"recurring_id": "$response.body#/recurring_id"}}
+_OP = "_api_v1_recurring__recurring_id_"
+LINKS = {
+    "GetRecurring": {"operationId": f"get_recurring{_OP}_get", **_BY_ID},
+    "PreviewRecurring": {"operationId": f"preview_recurring{_OP}_preview_get", **_BY_ID},
+    "PauseRecurring": {"operationId": f"pause_recurring{_OP}_pause_post", **_BY_ID},
+    "DeleteRecurring": {"operationId": f"delete_recurring{_OP}_delete", **_BY_ID},
+}
+
+
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": Problem,
@@ -180,11 +192,12 @@ def _conflict(exc: RecurringConflict) -> HTTPException:
     status_code=status.HTTP_201_CREATED,
     dependencies=[Authorized],
     responses={
-        201: {"description": "Created; its first occurrences are scheduled."},
+        201: {"description": "Created; its first occurrences are scheduled.", "links": LINKS},
         200: {
             "model": RecurringDefinition,
             "description": "The same definition exists already; nothing changed.",
             **_json(DEFINITION_EXAMPLE),
+            "links": LINKS,
         },
         **CONFLICT,
         **INVALID,
