@@ -10,7 +10,8 @@ PYTHON=${PYTHON:-python3}
 # Debian packages, each installed only when its command is missing (one apt-get update):
 # redis-server for the hot tier; prometheus (promtool), docker-compose and logrotate for
 # the checks of deploy/ and docker-compose.yml (tests/deploy); chromium for rendering
-# /docs offline (tests/api/test_docs.py, through playwright, which downloads no browser).
+# /docs offline (tests/api/test_docs.py, through playwright, which downloads no browser);
+# faketime for executors whose clock is off (tests/hot/test_clock_skew.py).
 APT_PACKAGES=()
 need() {  # need COMMAND PACKAGE
     if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ]; then
@@ -22,6 +23,7 @@ need promtool prometheus
 need docker-compose docker-compose
 need logrotate logrotate
 need chromium chromium
+need faketime faketime
 if [ ${#APT_PACKAGES[@]} -gt 0 ]; then
     echo "bootstrap: installing ${APT_PACKAGES[*]} with apt-get" >&2
     SUDO=""
