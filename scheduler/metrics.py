@@ -42,7 +42,7 @@ EVENTS_EXECUTED = Counter(
 )
 FIRING_LATENESS = Histogram(
     "schedules_firing_lateness_seconds",
-    "Broker acknowledgement time minus scheduled time.",
+    "Broker acknowledgement time minus scheduled time, on Redis's clock.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 EVENTS_THROTTLED = Counter(

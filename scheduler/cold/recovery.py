@@ -94,7 +94,7 @@ async def recover(
     processing = await resolve_processing(
         cold, hot, grace_seconds=processing_timeout_seconds, batch_size=batch_size, now=now
     )
-    reaped = await hot.reap(now)
+    reaped = await hot.reap()
     metrics.RECOVERED.labels("lease").inc(reaped)
     result = RecoveryResult(processing, reaped, time.perf_counter() - started)
     log.info(

@@ -3,6 +3,12 @@
     loop:  claim a batch (Lua, atomic, leased)  ->  produce all  ->  ack / retry / dead-letter
            nothing due?  sleep until the head is due, or a wake-up, or the idle interval
 
+Time is Redis's: the scripts decide due-ness, lease deadlines and retry times by the
+server's clock, and the wait for the head is measured by it, so an executor whose clock is
+skewed neither fires early nor sleeps past a due event. Its own clock only measures local
+durations; the times it reports (outcomes, lateness) are shifted onto Redis's clock by the
+offset seen at the last claim.
+
 At-least-once: an event is forgotten only after the broker acknowledged it (or its dead
 letter). An executor that dies leaves leases that expire; the reaper in any executor
 returns those events to pending and they fire again.
@@ -130,7 +136,8 @@ class _Dead(NamedTuple):
 
 @dataclass(slots=True)
 class _Plan:
-    claimed_at: float
+    claimed_at: float  # by Redis's clock
+    lease_end: float  # by the executor's clock: when to stop trying to ack
     ack: list[str] = field(default_factory=list)
     release: list[Release] = field(default_factory=list)
     dead: list[_Dead] = field(default_factory=list)
@@ -158,6 +165,8 @@ class Executor:
         self._stopping = asyncio.Event()
         self._blocked = False  # the last claim found due events that a pause holds back
         self._throttle_wait: float | None = None  # the last claim's wait for a token
+        # Redis's clock minus ours, as seen at the last claim (a round trip's accuracy).
+        self._offset = 0.0
         self.running = False
         # Each loop lives through Redis going away: one warning when it starts failing,
         # one line when it works again, backoff in between (scheduler/hot/backoff.py).
@@ -219,10 +228,8 @@ class Executor:
             await self._sleep(self.breaker.wait_seconds())
             return None
         limit = 1 if self.breaker.state is State.HALF_OPEN else self.config.batch_size
-        now = self.clock()
-        batch = await self.store.claim(
-            now, limit, now + self.config.lease_seconds, self.config.rate_limits
-        )
+        batch = await self.store.claim(limit, self.config.lease_seconds, self.config.rate_limits)
+        self._offset = batch.now - self.clock()
         self._blocked = batch.blocked
         self._throttle_wait = batch.throttle_wait
         if batch.throttled:
@@ -243,13 +250,13 @@ class Executor:
         # Clear before reading the head: a wake-up published after the read must still
         # cut this wait short, or an earlier event could wait out the idle interval.
         self._wake.clear()
-        head = await self.store.next_due()
+        due_in = await self.store.due_in()  # by Redis's clock, as the claim decides
         wait = self.config.idle_interval
-        if head is not None:
+        if due_in is not None:
             # While paused the head may be due but not ours to take: poll for events
             # the pause does not cover (or the resume's wake-up) instead of spinning.
             floor = PAUSED_POLL_SECONDS if self._blocked else 0.0
-            wait = min(wait, max(floor, head - self.clock()))
+            wait = min(wait, max(floor, due_in))
         if self._throttle_wait is not None:
             # Due events wait for a rate limit's next token (they are not in the head).
             wait = min(wait, max(THROTTLED_POLL_SECONDS, self._throttle_wait))
@@ -293,7 +300,7 @@ class Executor:
         while True:
             await asyncio.sleep(every)
             try:
-                n = await self.store.reap(self.clock())
+                n = await self.store.reap()
                 # Events held aside by a pause that ended without putting them back
                 # (its resume was interrupted): return them once no pause is left.
                 unheld = await self.store.unhold(only_when_unpaused=True)
@@ -315,8 +322,8 @@ class Executor:
 
     async def _fire(self, batch: ClaimedBatch) -> None:
         cfg = self.config
-        now = self.clock()
-        plan = _Plan(claimed_at=now)
+        now = batch.now  # Redis's clock at the claim
+        plan = _Plan(claimed_at=now, lease_end=self.clock() + cfg.lease_seconds)
         sending: list[Claimed] = []
         if batch.unreadable:
             await self._dead_letter_unreadable(batch.unreadable, plan)
@@ -358,7 +365,6 @@ class Executor:
         returns them to pending and they fire again (at least once, never lost).
         """
         ack, release = plan.ack, plan.release
-        lease_end = plan.claimed_at + self.config.lease_seconds
         tries = 0
         while True:
             started = time.monotonic()
@@ -373,7 +379,7 @@ class Executor:
                 self.acking.failed(exc, started)
                 tries += 1
                 delay = retry_delay(tries, self.acking.base, self.acking.cap)
-                if self._stopping.is_set() or self.clock() + delay >= lease_end:
+                if self._stopping.is_set() or self.clock() + delay >= plan.lease_end:
                     log.warning(
                         "could not ack or release %d events before their lease ends (%s); "
                         "they fire again",
@@ -397,25 +403,26 @@ class Executor:
             # The broker is down: not the events' fault, so no attempt is counted. They go
             # back to pending and the breaker stops further claims until a probe succeeds.
             self.breaker.record_failure()
-            retry_at = self.clock() + min(cfg.breaker_reset_seconds, cfg.retry_max_seconds)
+            retry_in = min(cfg.breaker_reset_seconds, cfg.retry_max_seconds)
             for item in items:
-                plan.release.append(Release(item.event.schedule_id, retry_at, False))
+                plan.release.append(Release(item.event.schedule_id, retry_in, False))
             log.warning("broker unreachable (%s): %d events returned to pending", down, len(items))
             return
         for item, res in zip(items, results, strict=True):
             if not isinstance(res, BaseException):
-                metrics.FIRING_LATENESS.observe(max(0.0, res - item.event.scheduled_at))
+                acked_at = res + self._offset  # the broker's ack, on Redis's clock
+                metrics.FIRING_LATENESS.observe(max(0.0, acked_at - item.event.scheduled_at))
                 plan.ack.append(item.event.schedule_id)
-                plan.outcomes.append(self._outcome(plan, item, OutcomeStatus.SUCCESS, res))
+                plan.outcomes.append(self._outcome(plan, item, OutcomeStatus.SUCCESS, acked_at))
                 continue
             error = f"{type(res).__name__}: {res}"
             timed_out = is_timeout(res)
             attempt = item.attempts + 1
             if is_retryable(res) and attempt < cfg.max_attempts:
                 delay = retry_delay(attempt, cfg.retry_base_seconds, cfg.retry_max_seconds)
-                plan.release.append(Release(item.event.schedule_id, self.clock() + delay, True))
+                plan.release.append(Release(item.event.schedule_id, delay, True))
                 plan.outcomes.append(
-                    self._outcome(plan, item, OutcomeStatus.RETRY, self.clock(), error, timed_out)
+                    self._outcome(plan, item, OutcomeStatus.RETRY, self._now(), error, timed_out)
                 )
             else:
                 reason = "retries_exhausted" if is_retryable(res) else "permanent_error"
@@ -442,7 +449,7 @@ class Executor:
                 Message(cfg.dead_letter_topic, ev.schedule_id.encode(), ev.body, headers)
             )
         results = await self.batches.produce(messages, self._produce_timeout())
-        later = self.clock() + cfg.retry_max_seconds
+        later = cfg.retry_max_seconds
         for (item, reason, error, timed_out), res in zip(plan.dead, results, strict=True):
             if isinstance(res, BaseException):
                 log.error(
@@ -459,7 +466,7 @@ class Executor:
                         plan,
                         item,
                         OutcomeStatus.DEAD_LETTER,
-                        self.clock(),
+                        self._now(),
                         f"{reason}: {error}",
                         timed_out,
                     )
@@ -484,7 +491,7 @@ class Executor:
             for u in found
         ]
         results = await self.batches.produce(messages, self._produce_timeout())
-        later = self.clock() + self.config.retry_max_seconds
+        later = self.config.retry_max_seconds
         for u, res in zip(found, results, strict=True):
             if isinstance(res, BaseException):
                 log.error("dead-lettering unreadable %s failed (%s)", u.schedule_id, res)
@@ -493,6 +500,10 @@ class Executor:
                 log.error("dead-lettered %s: %s", u.schedule_id, u.error)
                 metrics.DEAD_LETTERS.labels("publish").inc()
                 plan.ack.append(u.schedule_id)
+
+    def _now(self) -> float:
+        """Redis's clock, as estimated from ours and the offset seen at the last claim."""
+        return self.clock() + self._offset
 
     def _produce_timeout(self) -> float:
         """Half the lease for producing, a quarter for the reachability probe: a batch

@@ -79,6 +79,8 @@ class Claimed:
 class ClaimedBatch:
     token: int
     items: list[Claimed]
+    # Redis's clock when it claimed them (Unix s): due-ness was decided by this time.
+    now: float
     # Nothing was claimed (or held aside) because a pause applies: poll, do not spin.
     blocked: bool = False
     # Seconds until a rate-limited topic whose due events wait gets its next token
@@ -118,7 +120,7 @@ def _us(score: float | bytes | str) -> int:
 @dataclass(frozen=True, slots=True)
 class Release:
     schedule_id: str
-    at: float  # new scheduled time (Unix s)
+    delay: float  # seconds after Redis's clock at the release: the new scheduled time
     count_attempt: bool
 
 
@@ -397,15 +399,15 @@ class HotStore:
 
     async def claim(
         self,
-        now: float,
         limit: int,
-        lease_deadline: float,
+        lease_seconds: float,
         rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> ClaimedBatch:
-        """Atomically take up to `limit` due events (priority order) under one lease,
-        leaving those an active pause covers (scheduler.hot.pause) and those over their
-        topic's rate limit: `rate_limits` (SCHEDULES_TOPIC_RATE_LIMITS), overridden by the
-        limits set at run time (scheduler.hot.ratelimit).
+        """Atomically take up to `limit` events due by Redis's clock (priority order)
+        under one lease ending `lease_seconds` later by that clock, leaving those an active
+        pause covers (scheduler.hot.pause) and those over their topic's rate limit:
+        `rate_limits` (SCHEDULES_TOPIC_RATE_LIMITS), overridden by the limits set at run
+        time (scheduler.hot.ratelimit).
 
         With several shards one batch comes from one shard (its token is that shard's):
         the shards are tried in turn from one after the last call's start, and the first
@@ -418,7 +420,7 @@ class HotStore:
         total: ClaimedBatch | None = None
         for step in range(n):
             batch = await self._claim(
-                self.shards[(start + step) % n], now, limit, lease_deadline, rate_limits, share
+                self.shards[(start + step) % n], limit, lease_seconds, rate_limits, share
             )
             if total is None:
                 total = batch
@@ -427,10 +429,11 @@ class HotStore:
                 waits = [w for w in (total.throttle_wait, batch.throttle_wait) if w is not None]
                 total.throttle_wait = min(waits) if waits else None
                 total.throttled += batch.throttled
-                total.token, total.items, total.unreadable = (
+                total.token, total.items, total.unreadable, total.now = (
                     batch.token,
                     batch.items,
                     batch.unreadable,
+                    batch.now,
                 )
             if batch.items or batch.unreadable:
                 break
@@ -440,17 +443,15 @@ class HotStore:
     async def _claim(
         self,
         k: Keys,
-        now: float,
         limit: int,
-        lease_deadline: float,
+        lease_seconds: float,
         rate_limits: Mapping[str, RateLimit] | None,
         share: float,
     ) -> ClaimedBatch:
         args: list[Any] = [
             k.level_prefix,
-            repr(now),
             min(limit, CLAIM_MAX),
-            repr(lease_deadline),
+            repr(lease_seconds),
             MAX_SKIP,
             k.throttled_prefix,
         ]
@@ -462,11 +463,12 @@ class HotStore:
         batch = ClaimedBatch(
             int(raw[0]),
             [],
+            float(raw[4]),
             blocked=bool(raw[1]),
             throttle_wait=None if wait < 0 else wait / 1_000_000,
             throttled=int(raw[3]),
         )
-        for i in range(4, len(raw), 3):
+        for i in range(5, len(raw), 3):
             sid = raw[i].decode()
             try:
                 batch.items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
@@ -485,7 +487,8 @@ class HotStore:
         return n
 
     async def release(self, token: int, releases: Sequence[Release]) -> int:
-        """Return claimed events to pending at new times (retries, unfired events)."""
+        """Return claimed events to pending at new times (retries, unfired events), each
+        its delay after Redis's clock."""
         groups: dict[Keys, list[Release]] = {}
         for r in releases:
             groups.setdefault(self.shard(r.schedule_id), []).append(r)
@@ -494,16 +497,17 @@ class HotStore:
             for start in range(0, len(group), RELEASE_CHUNK):
                 args: list[Any] = [k.level_prefix, token]
                 for r in group[start : start + RELEASE_CHUNK]:
-                    args += (r.schedule_id, repr(r.at), 1 if r.count_attempt else 0)
+                    args += (r.schedule_id, repr(r.delay), 1 if r.count_attempt else 0)
                 n += (await self.write(self.script("release", k.script_keys, args), keys=k))[0]
         return n
 
-    async def reap(self, now: float, limit: int = REAP_LIMIT) -> int:
-        """Return events whose lease expired before `now` to pending; returns how many."""
+    async def reap(self, limit: int = REAP_LIMIT) -> int:
+        """Return events whose lease expired by Redis's clock to pending; returns how
+        many."""
         total = 0
         for k in self.shards:
             while True:
-                reap = self.script("reap", k.script_keys, [k.level_prefix, repr(now), limit])
+                reap = self.script("reap", k.script_keys, [k.level_prefix, limit])
                 n = int((await self.write(reap, keys=k))[0])
                 total += n
                 if n < limit:
@@ -653,14 +657,16 @@ class HotStore:
             )
         )
 
-    async def next_due(self) -> float | None:
-        """Scheduled time of the earliest pending event, or None when there is none."""
+    async def due_in(self) -> float | None:
+        """Seconds until the earliest pending event of any shard is due by Redis's clock
+        (<= 0: due), or None when there is none."""
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
             for k in self.shards:
                 pipe.zrange(k.scheduled, 0, 0, withscores=True)
-            heads = await pipe.execute()
+            (seconds, micros), *heads = await pipe.execute()
         times = [float(head[0][1]) for head in heads if head]
-        return min(times) if times else None
+        return min(times) - (seconds + micros / 1_000_000) if times else None
 
     async def pending_after(self, after: float, limit: int) -> list[tuple[str, float]]:
         """Up to `limit` pending events (neither held nor in flight) whose time in Redis

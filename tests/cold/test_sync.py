@@ -200,8 +200,8 @@ async def test_demotion_when_the_horizon_is_lowered(cold: ColdStore, hot: HotSto
 
     # A retry backing off past the horizon is not "due beyond it": it stays in Redis.
     await hot.schedule([Event(schedule_id="retrying", topic="t", body=b"r", scheduled_at=now - 1)])
-    claimed = await hot.claim(now, 1, now + 30)
-    await hot.release(claimed.token, [Release("retrying", now + 2000, True)])
+    claimed = await hot.claim(1, 30)
+    await hot.release(claimed.token, [Release("retrying", 2000, True)])
 
     lowered = sync_config(immediate_horizon_seconds=900, transfer_horizon_seconds=3600)
     result = await sync(cold, hot, lowered, now=now)

@@ -63,7 +63,7 @@ async def test_an_event_held_by_a_pause_is_rescheduled_back_into_the_queue(
     now = time.time()
     await hot.schedule([event("h", now - 1, priority=1)])
     await PauseControl(hot).pause(Scope.TOPIC, topic="t")
-    batch = await hot.claim(time.time(), 10, time.time() + 30)
+    batch = await hot.claim(10, 30)
     assert batch.items == []
     assert (await index(redis, hot, "h"))["held"] is not None
     assert await hot.reschedule(event("h", now + 60, priority=1)) is HotChange.RESCHEDULED
@@ -75,7 +75,7 @@ async def test_an_event_held_by_a_pause_is_rescheduled_back_into_the_queue(
 async def test_in_flight_and_unknown_events_are_left_alone(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([event("f", now - 1)])
-    claimed = await hot.claim(time.time(), 10, time.time() + 30)
+    claimed = await hot.claim(10, 30)
     assert [c.event.schedule_id for c in claimed.items] == ["f"]
     assert await hot.reschedule(event("f", now + 60)) is HotChange.IN_FLIGHT
     assert await hot.reschedule(event("f", now + 60), add=True) is HotChange.IN_FLIGHT
@@ -117,7 +117,7 @@ async def test_an_event_waiting_for_its_topics_rate_limit_is_rescheduled(
     await RateLimitControl(hot, {}).set("t", 0.5, 1.0)  # one token now, the next in 2 s
     now = time.time()
     await hot.schedule([event("first", now - 1, priority=5), event("waits", now - 0.5, priority=2)])
-    batch = await hot.claim(time.time(), 10, time.time() + 30)
+    batch = await hot.claim(10, 30)
     assert [c.event.schedule_id for c in batch.items] == ["first"]
     assert (await hot.get("waits"))[0] == "throttled"  # type: ignore[index]
     assert await hot.reschedule(event("waits", now + 60, priority=2)) is HotChange.RESCHEDULED
@@ -127,7 +127,7 @@ async def test_an_event_waiting_for_its_topics_rate_limit_is_rescheduled(
     assert (where["scheduled"], where["priority"]) == (now + 60, b"2")
     # The time guard applies to a throttled event too.
     await hot.schedule([event("late", now - 0.2)])
-    await hot.claim(time.time(), 10, time.time() + 30)
+    await hot.claim(10, 30)
     assert (await hot.get("late"))[0] == "throttled"  # type: ignore[index]
     assert await hot.cancel("late", at=now + 5) is CancelResult.UNKNOWN
     assert await hot.cancel("late", at=now - 0.2) is CancelResult.PENDING

@@ -39,9 +39,9 @@ async def test_same_schedule_id_twice_keeps_the_first_event(hot: HotStore) -> No
 async def test_claim_takes_only_due_events_in_time_order(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("late", now + 3600), ev("b", now - 1), ev("a", now - 2)])
-    batch = await hot.claim(now, 10, now + 30)
+    batch = await hot.claim(10, 30)
     assert [c.event.schedule_id for c in batch.items] == ["a", "b"]
-    assert (await hot.claim(now, 10, now + 30)).items == []
+    assert (await hot.claim(10, 30)).items == []
     assert await hot.counts() == {"pending": 1, "held": 0, "in_flight": 2}
 
 
@@ -58,7 +58,7 @@ async def test_backlog_fires_highest_priority_first(hot: HotStore) -> None:
     ]
     await hot.schedule(events)
     order = []
-    while batch := (await hot.claim(now, 2, now + 30)).items:
+    while batch := (await hot.claim(2, 30)).items:
         order += [c.event.schedule_id for c in batch]
     assert order == ["high-old", "high-new", "mid", "zero-old", "zero-new", "low-old"]
 
@@ -66,9 +66,9 @@ async def test_backlog_fires_highest_priority_first(hot: HotStore) -> None:
 async def test_ack_needs_the_current_lease_token(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("a", now - 1)])
-    first = await hot.claim(now, 10, now - 0.5)  # lease already expired
-    assert await hot.reap(now) == 1
-    second = await hot.claim(now, 10, now + 30)
+    first = await hot.claim(10, -0.5)  # lease already expired
+    assert await hot.reap() == 1
+    second = await hot.claim(10, 30)
     assert second.items[0].attempts == 1  # the lost delivery counts
     assert await hot.ack(first.token, ["a"]) == 0  # stale executor cannot ack
     assert await hot.ack(second.token, ["a"]) == 1
@@ -79,17 +79,17 @@ async def test_ack_needs_the_current_lease_token(hot: HotStore) -> None:
 async def test_release_returns_event_with_priority_and_attempt(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("a", now - 1, priority=5), ev("b", now - 2)])
-    batch = await hot.claim(now, 1, now + 30)
+    batch = await hot.claim(1, 30)
     assert [c.event.schedule_id for c in batch.items] == ["a"]
-    assert await hot.release(batch.token, [Release("a", now - 0.5, True)]) == 1
-    again = await hot.claim(now, 1, now + 30)
+    assert await hot.release(batch.token, [Release("a", -0.5, True)]) == 1
+    again = await hot.claim(1, 30)
     assert [(c.event.schedule_id, c.attempts) for c in again.items] == [("a", 1)]
 
 
 async def test_cancel_reports_each_state(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("pending", now + 60, priority=2), ev("flying", now - 1)])
-    await hot.claim(now, 10, now + 30)
+    await hot.claim(10, 30)
     assert await hot.cancel("pending") is CancelResult.PENDING
     assert await hot.cancel("flying") is CancelResult.IN_FLIGHT
     assert await hot.cancel("pending") is CancelResult.UNKNOWN
@@ -103,16 +103,16 @@ async def test_cancel_reports_each_state(hot: HotStore) -> None:
 async def test_reaped_in_flight_cancel_is_not_resurrected(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("a", now - 1)])
-    await hot.claim(now, 10, now - 0.1)
+    await hot.claim(10, -0.1)
     assert await hot.cancel("a") is CancelResult.IN_FLIGHT
-    assert await hot.reap(now) == 0
-    assert (await hot.claim(now, 10, now + 30)).items == []
+    assert await hot.reap() == 0
+    assert (await hot.claim(10, 30)).items == []
 
 
 async def test_large_batches_are_split_into_bounded_script_calls(hot: HotStore) -> None:
     now = time.time()
     events = [ev(f"e{i}", now - 1) for i in range(1234)]
     assert all(await hot.schedule(events))
-    batch = await hot.claim(now, 5000, now + 30)
+    batch = await hot.claim(5000, 30)
     assert len(batch.items) == 1234
     assert await hot.ack(batch.token, [c.event.schedule_id for c in batch.items]) == 1234

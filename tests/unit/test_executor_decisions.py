@@ -40,6 +40,12 @@ class FakeStore:
     def __init__(self) -> None:
         self.acked: list[str] = []
         self.released: list[Release] = []
+        self.claimable: list[Claimed] = []
+        self.redis_now = NOW  # Redis's clock, as its claims report it
+
+    async def claim(self, limit: int, lease_seconds: float, rate_limits: object) -> ClaimedBatch:
+        items, self.claimable = self.claimable, []
+        return ClaimedBatch(7, items, self.redis_now)
 
     async def ack(self, token: int, ids: list[str]) -> int:
         assert token == 7
@@ -122,7 +128,7 @@ class Harness:
             Claimed(make_event(sid, at=NOW - 1, topic="target", **event_kw), attempts)
             for sid, attempts in items
         ]
-        await self.executor._fire(ClaimedBatch(7, claimed))
+        await self.executor._fire(ClaimedBatch(7, claimed, self.clock.now))
 
     def statuses(self) -> dict[str, OutcomeStatus]:
         return {o.event.schedule_id: o.status for o in self.outcomes}
@@ -161,13 +167,31 @@ async def test_an_acked_event_is_forgotten_and_recorded_as_success(h: Harness) -
     assert executed("success") == before + 2
 
 
+async def test_times_are_reported_by_redis_clock_when_the_executor_clock_is_off(
+    h: Harness,
+) -> None:
+    """Redis decided the event was due; the executor's clock, a minute behind, only shifts
+    what it measures: its times are put on Redis's clock by the offset the claim showed."""
+    h.store.redis_now = NOW + 60
+    h.store.claimable = [Claimed(make_event("a", at=NOW + 59, topic="target"), 0)]
+    lateness = "schedules_firing_lateness_seconds_sum"
+    before = REGISTRY.get_sample_value(lateness) or 0
+    batch = await h.executor._claim()
+    assert batch is not None
+    await h.executor._fire(batch)
+    assert h.sent_to("target") == ["a"] and h.store.acked == ["a"]
+    (o,) = h.outcomes
+    assert (o.status, o.claimed_at, o.executed_at) == ("success", NOW + 60, ACK_TIME + 60)
+    assert (REGISTRY.get_sample_value(lateness) or 0) - before == pytest.approx(1.25)
+
+
 async def test_a_transient_error_is_retried_later_with_the_attempt_counted(h: Harness) -> None:
     h.batches.answer = lambda m: NotLeaderForPartitionError("moved")
     await h.fire(("a", 1))  # second attempt fails; max_attempts is 3
     (release,) = h.store.released
     assert release.schedule_id == "a" and release.count_attempt is True
     # Backoff for attempt 2: ceiling min(60, 2 * 2) = 4 s, at least half of it.
-    assert NOW + 2.0 <= release.at <= NOW + 4.0
+    assert 2.0 <= release.delay <= 4.0
     (o,) = h.outcomes
     assert (o.status, o.attempt) == ("retry", 2)
     assert o.error is not None and o.error.startswith("NotLeaderForPartitionError")
@@ -287,7 +311,7 @@ async def test_an_undeliverable_dead_letter_stays_pending(
     assert h.sent_to("target") == ["big"] and h.sent_to(DLQ) == ["big"]
     assert h.store.acked == [] and h.outcomes == []
     # Back to pending after the longest backoff, without counting an attempt.
-    assert h.store.released == [Release("big", NOW + 60.0, False)]
+    assert h.store.released == [Release("big", 60.0, False)]
     assert "dead-lettering big failed" in caplog.text
 
 
@@ -300,7 +324,7 @@ async def test_an_outage_hands_events_back_uncounted_and_opens_the_breaker(
         await h.fire(("a", 0), ("b", 2))
     assert "broker unreachable (127.0.0.1:9092: no answer within 5 s)" in caplog.text
     # Not the events' fault: no attempt counted, nothing dead-lettered (b is on its last).
-    assert h.store.released == [Release("a", NOW + 10.0, False), Release("b", NOW + 10.0, False)]
+    assert h.store.released == [Release("a", 10.0, False), Release("b", 10.0, False)]
     assert h.outcomes == [] and h.sent_to(DLQ) == [] and h.store.acked == []
     assert h.producer.client.asked == 1  # a real round trip decided it
     assert h.producer.client.within == [5.0]  # bounded: min(5 s, a quarter of the lease)

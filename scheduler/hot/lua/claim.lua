@@ -14,19 +14,27 @@
 -- events queue behind it there, and each call first takes from those sets as many as the
 -- buckets allow, earliest first. Limits stay cheap when none is set: two empty reads.
 -- KEYS: Keys.script_keys (named in prelude.lua)
--- ARGV: level_prefix, now, limit, lease_deadline, max_skip, throttled_prefix,
+-- Due-ness and the lease deadline are decided by Redis's clock (TIME), never the
+-- caller's: an executor whose clock is skewed neither fires early nor stalls. (Redis 7
+-- replicates scripts by their effects, so reading TIME here is safe for replicas.)
+-- ARGV: level_prefix, limit, lease_seconds, max_skip, throttled_prefix,
 --       then the settings' limits as triples: topic, events per second, burst ('' = default)
--- Returns {token, blocked, wait, throttled, id1, payload1, attempts1, id2, ...}: token 0
+-- Returns {token, blocked, wait, throttled, now, id1, payload1, attempts1, id2, ...}: now
+-- is Redis's time of the claim ('<s>.<µs>'); token 0
 -- when nothing was claimed; blocked 1 when nothing was claimed or held because a pause
 -- applies (the executor then polls instead of spinning on a due head it may not take);
 -- wait: microseconds until the next token of a topic whose due events wait for one (-1:
 -- none waits), so the executor sleeps instead of spinning; throttled: events this call
 -- moved aside for a rate limit.
-local level_prefix, now, room = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local deadline, max_skip = ARGV[4], tonumber(ARGV[5])
-local throttled_prefix = ARGV[6]
+local level_prefix, room = ARGV[1], tonumber(ARGV[2])
+local lease_seconds, max_skip = tonumber(ARGV[3]), tonumber(ARGV[4])
+local throttled_prefix = ARGV[5]
+local time = redis.call('TIME')
+local now = time[1] .. '.' .. string.format('%06d', tonumber(time[2]))
+local clock = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local deadline = string.format('%.6f', clock + lease_seconds)
 local token = nil
-local out = {false, 0, -1, 0}
+local out = {false, 0, -1, 0, now}
 
 local below, topics, any_topic, pausing = nil, {}, false, false
 local pauses = redis.call('HGETALL', paused)
@@ -34,7 +42,7 @@ for i = 1, #pauses, 2 do
   local name = pauses[i]
   pausing = true
   if name == 'all' then
-    return {0, 1, -1, 0}
+    return {0, 1, -1, 0, now}
   elseif name == 'priority' then
     local ok, meta = pcall(cjson.decode, pauses[i + 1]) -- unreadable: pauses nothing
     if ok and type(meta) == 'table' then below = tonumber(meta.below) end
@@ -47,7 +55,7 @@ local hold_room = max_skip
 
 -- Rate limits: topic -> {rate, burst}.
 local limits, limiting = {}, false
-for i = 7, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   limits[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
   limiting = true
 end
@@ -60,15 +68,10 @@ for i = 1, #set_limits, 2 do
   end
 end
 
-local clock = nil
 local buckets = {} -- topic -> {tokens, rate}, refilled once per call
 local function bucket(topic)
   local b = buckets[topic]
   if b then return b end
-  if not clock then
-    local t = redis.call('TIME')
-    clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  end
   local rate, burst = limits[topic][1], limits[topic][2]
   local cap = math.max(1, burst or rate)
   local tokens = cap -- a bucket never used, or lost: full

@@ -1,10 +1,14 @@
 -- Return events whose lease expired (their executor died or stalled) to pending at
 -- their original time, counting the lost delivery as an attempt.
 -- KEYS: Keys.script_keys (named in prelude.lua)
--- ARGV: level_prefix, now, limit
+-- Expired by Redis's clock (TIME), as claim.lua set the deadlines: an executor whose
+-- clock runs ahead cannot take another's leases early.
+-- ARGV: level_prefix, limit
 -- Returns the number of events returned.
 local level_prefix = ARGV[1]
-local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local time = redis.call('TIME')
+local now = time[1] .. '.' .. string.format('%06d', tonumber(time[2]))
+local expired = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(expired) do
   local lease = redis.call('HGET', leases, id)
   redis.call('ZREM', inflight, id)
