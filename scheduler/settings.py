@@ -191,6 +191,13 @@ class Settings(BaseSettings):
         "failover (REDIS_URL then gives only the database, user, password and TLS); "
         "unset = the Redis at REDIS_URL.",
     )
+    redis_cluster: bool = Field(
+        False,
+        validation_alias=AliasChoices("SCHEDULES_REDIS_CLUSTER"),
+        description="Redis Cluster mode: REDIS_URL names one node of the cluster, the "
+        "client finds the others and follows failovers; needs SCHEDULES_REDIS_SHARDS of 2 "
+        "or more (each shard is one slot). false = the Redis at REDIS_URL.",
+    )
     redis_sentinel_master: str = Field(
         "mymaster",
         validation_alias=AliasChoices("SCHEDULES_REDIS_SENTINEL_MASTER"),
@@ -619,6 +626,16 @@ class Settings(BaseSettings):
         if self.delayed_topic == self.dead_letter_topic:
             raise ValueError(
                 "KAFKA_DEAD_LETTER_TOPIC_NAME must differ from KAFKA_DELAYED_TOPIC_NAME"
+            )
+        if self.redis_cluster and self.redis_sentinels:
+            raise ValueError(
+                "SCHEDULES_REDIS_CLUSTER and SCHEDULES_REDIS_SENTINELS exclude each other"
+            )
+        if self.redis_cluster and self.redis_shards < 2:
+            # One shard keeps the untagged names, whose keys lie in many slots.
+            raise ValueError(
+                "SCHEDULES_REDIS_CLUSTER needs SCHEDULES_REDIS_SHARDS of 2 or more "
+                "(each shard's keys share one hash tag, so each script stays in one slot)"
             )
         return self
 

@@ -30,8 +30,9 @@ from devstack.http_shim import HttpShim
 from devstack.services import ManagedProcess, free_port, start_kafka, start_redis
 from scheduler.cold import ClickHouse, EmbeddedClickHouse, migrate
 from scheduler.cold.store import ColdStore
+from scheduler.hot.client import connect
 from scheduler.hot.keys import Keys
-from scheduler.hot.store import HotStore
+from scheduler.hot.store import HotStore, Replication
 from scheduler.kafka import make_producer
 from scheduler.settings import Settings
 
@@ -273,7 +274,7 @@ async def start_executor(settings: Settings) -> AsyncIterator[object]:
         **overrides: object,
     ) -> Executor:
         s = settings_ or settings
-        client = Redis.from_url(s.redis_url)
+        client = connect(s)  # the product's factory: one Redis, Sentinel or Cluster
         producer = make_producer(s)
         await producer.start()
 
@@ -282,7 +283,12 @@ async def start_executor(settings: Settings) -> AsyncIterator[object]:
                 outcomes.extend(batch)
 
         ex = Executor(
-            HotStore(client, Keys(s.redis_key_prefix), shards=s.redis_shards),
+            HotStore(
+                client,
+                Keys(s.redis_key_prefix),
+                replication=Replication.from_settings(s),
+                shards=s.redis_shards,
+            ),
             producer,
             replace(ExecutorConfig.from_settings(s), **overrides),  # type: ignore[arg-type]
             on_outcomes=record,

@@ -1,5 +1,6 @@
 """Every Redis client of the product is built here, from the settings: the Redis at
-REDIS_URL, or (SCHEDULES_REDIS_SENTINELS set) the primary that Redis Sentinels name.
+REDIS_URL, or (SCHEDULES_REDIS_SENTINELS set) the primary that Redis Sentinels name, or
+(SCHEDULES_REDIS_CLUSTER) the Redis Cluster one of whose nodes REDIS_URL names.
 
     redis = connect(settings)                  # redis.asyncio.Redis: roles, API, CLI
     blocking = connect_blocking(settings, socket_timeout=1.0)   # the scrape's reads
@@ -11,6 +12,11 @@ Sentinel connection turns into a ConnectionError and a reconnect; the loops' `Ou
 and the API's 503 treat both as "Redis unavailable" until the new primary answers.
 REDIS_URL still gives the database number, user, password and TLS (rediss://); its
 host and port are then ignored.
+
+In cluster mode the client (redis-py's RedisCluster) learns the slots from the node it
+is given, sends each command to the primary of its key's slot and, after a failover
+(MOVED, or a connection refused), asks the cluster again. Every hot-tier script call
+stays in one slot (one shard's hash tag, scheduler.hot.keys).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.sentinel
+import redis.cluster
 import redis.sentinel
 from redis.asyncio.connection import parse_url
 
@@ -40,6 +48,8 @@ def describe(settings: Settings) -> str:
     if "@" in url:
         scheme, _, rest = url.partition("://")
         url = f"{scheme}://***@{rest.rpartition('@')[2]}"
+    if settings.redis_cluster:
+        return f"the Redis Cluster of the node at {url}"
     return f"Redis at {url}"
 
 
@@ -91,6 +101,12 @@ class _BlockingSentinelRedis(redis.Redis):
 def connect(settings: Settings, **kwargs: Any) -> redis.asyncio.Redis:
     """An asyncio client of the hot tier's Redis (not connected yet: the first command
     connects). `kwargs`: more connection options (socket_timeout, retry, ...)."""
+    if settings.redis_cluster:
+        kwargs.pop("max_connections", None)  # per node in a cluster: keep its default
+        return cast(
+            redis.asyncio.Redis,
+            redis.asyncio.cluster.RedisCluster.from_url(settings.redis_url, **kwargs),
+        )
     if not settings.redis_sentinels:
         return redis.asyncio.Redis.from_url(settings.redis_url, **kwargs)
     sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
@@ -108,6 +124,9 @@ def connect(settings: Settings, **kwargs: Any) -> redis.asyncio.Redis:
 
 def connect_blocking(settings: Settings, **kwargs: Any) -> redis.Redis:
     """A blocking client of the same Redis, for threads without an event loop."""
+    if settings.redis_cluster:
+        kwargs.pop("max_connections", None)
+        return cast(redis.Redis, redis.cluster.RedisCluster.from_url(settings.redis_url, **kwargs))
     if not settings.redis_sentinels:
         return redis.Redis.from_url(settings.redis_url, **kwargs)
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]

@@ -29,6 +29,7 @@ from typing import Any, cast
 
 import msgpack
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ReadOnlyError
 
@@ -263,7 +264,9 @@ class HotStore:
             if isinstance(reply, ReadOnlyError):
                 # A replica now (a failover behind a single REDIS_URL, e.g. a DNS name):
                 # drop the idle connections, so the next try connects (and resolves) anew.
-                await self.redis.connection_pool.disconnect(inuse_connections=False)
+                pool = getattr(self.redis, "connection_pool", None)  # none in a cluster
+                if pool is not None:
+                    await pool.disconnect(inuse_connections=False)
                 raise ServiceUnavailable(
                     f"Redis refused the write as a read-only replica ({reply}): "
                     "a failover? try again"
@@ -275,15 +278,27 @@ class HotStore:
     async def _send(self, commands: Sequence[Command], keys: Keys) -> list[Any]:
         """The replies of `commands` (errors as values); WAITs as Replication says."""
         need = self.replication.replicas
+        # In a cluster the WAIT goes to the primary of the shard's slot, in the same
+        # per-node pipeline (one connection) as the writes it confirms.
+        node = await self._node(keys) if need and isinstance(self.redis, RedisCluster) else None
         async with self.redis.pipeline(transaction=False) as pipe:
             for command in commands:
                 pipe.execute_command(*command)
             if need:
                 pipe.incr(keys.replication)
-                pipe.execute_command("WAIT", need, max(1, round(self.replication.timeout * 1000)))
+                wait = ("WAIT", need, max(1, round(self.replication.timeout * 1000)))
+                if node is None:
+                    pipe.execute_command(*wait)
+                else:
+                    pipe.execute_command(*wait, target_nodes=node)
             replies = list(await pipe.execute(raise_on_error=False))
         if not need:
             return replies
+        if node is not None and (await self._node(keys)).name != node.name:
+            # The slot moved to another primary meanwhile (a failover): writes redirected
+            # there were sent again on other connections, which this WAIT does not cover.
+            metrics.REDIS_WRITES_UNREPLICATED.inc()
+            raise NotReplicated("the shard's slot moved to another primary during the write")
         acked = replies[-1]
         if isinstance(acked, Exception):  # e.g. WAIT refused by a replica
             metrics.REDIS_WRITES_UNREPLICATED.inc()
@@ -297,6 +312,12 @@ class HotStore:
                 "it is not confirmed as stored: try again"
             )
         return replies[:-2]
+
+    async def _node(self, keys: Keys) -> Any:
+        """The cluster node serving the shard's slot now."""
+        cluster = cast(RedisCluster, self.redis)
+        await cluster.initialize()  # learns the slots once (a no-op after that)
+        return cluster.get_node_from_key(keys.replication)
 
     @contextlib.asynccontextmanager
     async def locked_ids(
