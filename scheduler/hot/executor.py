@@ -6,8 +6,8 @@
 Time is Redis's: the scripts decide due-ness, lease deadlines and retry times by the
 server's clock, and the wait for the head is measured by it, so an executor whose clock is
 skewed neither fires early nor sleeps past a due event. Its own clock only measures local
-durations; the times it reports (outcomes, lateness) are shifted onto Redis's clock by the
-offset seen at the last claim.
+durations; the times it reports (outcomes, lateness, its records' timestamps) are shifted
+onto Redis's clock by the offset seen at the last claim.
 
 At-least-once: an event is forgotten only after the broker acknowledged it (or its dead
 letter). An executor that dies leaves leases that expire; the reaper in any executor
@@ -342,8 +342,11 @@ class Executor:
                 )
             else:
                 sending.append(item)
+        # Records are stamped by Redis's clock too, never before the claim that found
+        # them due (the offset is only as exact as a round trip).
+        stamp = max(self._now(), batch.now)
         results = await self.batches.produce(
-            [_message(item) for item in sending], self._produce_timeout()
+            [_message(item) for item in sending], self._produce_timeout(), stamp
         )
         await self._classify(sending, results, plan)
         if plan.dead:
@@ -448,7 +451,7 @@ class Executor:
             messages.append(
                 Message(cfg.dead_letter_topic, ev.schedule_id.encode(), ev.body, headers)
             )
-        results = await self.batches.produce(messages, self._produce_timeout())
+        results = await self.batches.produce(messages, self._produce_timeout(), self._now())
         later = cfg.retry_max_seconds
         for (item, reason, error, timed_out), res in zip(plan.dead, results, strict=True):
             if isinstance(res, BaseException):
@@ -490,7 +493,7 @@ class Executor:
             )
             for u in found
         ]
-        results = await self.batches.produce(messages, self._produce_timeout())
+        results = await self.batches.produce(messages, self._produce_timeout(), self._now())
         later = self.config.retry_max_seconds
         for u, res in zip(found, results, strict=True):
             if isinstance(res, BaseException):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,9 +46,13 @@ class BatchProducer:
         self.producer = producer
         self.max_request_bytes = max_request_bytes
 
-    async def produce(self, messages: Sequence[Message], within: float) -> list[Result]:
+    async def produce(
+        self, messages: Sequence[Message], within: float, stamp: float | None = None
+    ) -> list[Result]:
         """Send `messages`; one result each. Whatever is not acknowledged within `timeout`
-        seconds gets a KafkaTimeoutError, so callers can act before their lease ends."""
+        seconds gets a KafkaTimeoutError, so callers can act before their lease ends.
+        `stamp`: the records' timestamp (Unix s; None: the producer's clock)."""
+        timestamp = None if stamp is None else math.floor(stamp * 1000)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
 
@@ -82,12 +87,14 @@ class BatchProducer:
             for i in members:
                 msg = messages[i]
                 if not batch.append(
-                    key=msg.key, value=msg.value, timestamp=None, headers=msg.headers
+                    key=msg.key, value=msg.value, timestamp=timestamp, headers=msg.headers
                 ):
                     # Full: ship it and start the next one (the first record always fits).
                     sent += await self._ship(batch, topic, partition, in_batch, results, left())
                     batch, in_batch = self.producer.create_batch(), []
-                    batch.append(key=msg.key, value=msg.value, timestamp=None, headers=msg.headers)
+                    batch.append(
+                        key=msg.key, value=msg.value, timestamp=timestamp, headers=msg.headers
+                    )
                 in_batch.append(i)
             sent += await self._ship(batch, topic, partition, in_batch, results, left())
         for fut, members in sent:

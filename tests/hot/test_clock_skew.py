@@ -5,8 +5,9 @@ processes under Debian's faketime (libfaketime through LD_PRELOAD); Redis, the b
 this test keep the real clock.
 
 When an event fired is judged by when this test received it: a record cannot arrive
-before it was produced, so one received before its due time was fired early. (The record's
-own CreateTime is useless here: the skewed producer stamps it by its own clock.)"""
+before it was produced, so one received before its due time was fired early. The record's
+timestamp (CreateTime, which the executor sets) is checked too: it is Redis's time, so it
+is neither before the due time nor after the arrival."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ class Arrivals:
     def __init__(self, reader: TopicReader) -> None:
         self.reader = reader
         self.at: dict[str, float] = {}
+        self.stamp: dict[str, float] = {}  # the record's timestamp (Unix s)
         self.attempts: dict[tuple[str, int], float] = {}
 
     async def wait_for(self, wanted: set[str] | set[tuple[str, int]], timeout: float) -> bool:
@@ -102,6 +104,7 @@ class Arrivals:
                         headers = dict(m.headers)
                         sid = headers["schedule_id"].decode()
                         self.at.setdefault(sid, now)
+                        self.stamp.setdefault(sid, m.timestamp / 1000)
                         self.attempts.setdefault((sid, int(headers["attempt"])), now)
 
         try:
@@ -152,6 +155,10 @@ async def test_a_skewed_executor_fires_on_time_and_respects_leases(
     assert early == {}, f"fired this many seconds early: {early}"
     late = {sid: round(arrivals.at[sid] - due[sid], 3) for sid in due}
     assert max(late.values()) < ON_TIME, f"fired late: {late}"
+    stamps = {sid: (arrivals.stamp[sid] - due[sid], arrivals.at[sid] - due[sid]) for sid in due}
+    assert all(-0.001 < stamp <= arrived + 0.5 for stamp, arrived in stamps.values()), (
+        f"record timestamps not by Redis's clock (stamp, arrival - due): {stamps}"
+    )
     # It fired once, after its lease expired, which counted as an attempt.
     assert ("leased", 1) not in arrivals.attempts and ("leased", 2) in arrivals.attempts
     assert await drained()

@@ -63,10 +63,14 @@ class FakeBatches:
 
     def __init__(self) -> None:
         self.sent: list[Message] = []
+        self.stamps: list[float | None] = []  # each message's record timestamp
         self.answer: Callable[[Message], Result] = lambda m: ACK_TIME
 
-    async def produce(self, messages: list[Message], within: float) -> list[Result]:
+    async def produce(
+        self, messages: list[Message], within: float, stamp: float | None = None
+    ) -> list[Result]:
         self.sent += messages
+        self.stamps += [stamp] * len(messages)
         return [self.answer(m) for m in messages]
 
 
@@ -182,6 +186,7 @@ async def test_times_are_reported_by_redis_clock_when_the_executor_clock_is_off(
     assert h.sent_to("target") == ["a"] and h.store.acked == ["a"]
     (o,) = h.outcomes
     assert (o.status, o.claimed_at, o.executed_at) == ("success", NOW + 60, ACK_TIME + 60)
+    assert h.batches.stamps == [NOW + 60]  # the record's timestamp too
     assert (REGISTRY.get_sample_value(lateness) or 0) - before == pytest.approx(1.25)
 
 
