@@ -150,6 +150,7 @@ def _text(value: object) -> str:
 # The scripts that take Keys.script_keys; lua/prelude.lua is put before each of them.
 KEYED_SCRIPTS = (
     "schedule", "claim", "ack", "release", "reap", "cancel", "orphans", "unhold", "reschedule",
+    "due_in",
 )  # fmt: skip
 SCRIPTS = (*KEYED_SCRIPTS, "lock_ids", "unlock_ids")
 
@@ -681,13 +682,10 @@ class HotStore:
     async def due_in(self) -> float | None:
         """Seconds until the earliest pending event of any shard is due by Redis's clock
         (<= 0: due), or None when there is none."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.time()
-            for k in self.shards:
-                pipe.zrange(k.scheduled, 0, 0, withscores=True)
-            (seconds, micros), *heads = await pipe.execute()
-        times = [float(head[0][1]) for head in heads if head]
-        return min(times) - (seconds + micros / 1_000_000) if times else None
+        due_in = self._scripts["due_in"]  # a read: no WAIT, so not through write()
+        waits = [await due_in(keys=k.script_keys, args=[]) for k in self.shards]
+        found = [float(w) for w in waits if w is not None]
+        return min(found) if found else None
 
     async def pending_after(self, after: float, limit: int) -> list[tuple[str, float]]:
         """Up to `limit` pending events (neither held nor in flight) whose time in Redis
