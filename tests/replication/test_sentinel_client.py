@@ -174,9 +174,9 @@ async def test_a_primary_without_the_scripts_gets_them_and_nothing_runs_twice(
         # A command Redis knows, then script calls it does not.
         replies = await hot.write(
             ("INCR", k.fence),
-            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
+            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0", k.throttled_prefix]),
             hot.script(other, [k.fence], [10]),
-            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0"]),
+            hot.script("cancel", k.script_keys, [k.level_prefix, "a-0", k.throttled_prefix]),
         )
         assert replies == [1, b"pending", 11, b"unknown"]
         assert await hot.redis.get(k.fence) == b"11"  # the INCR was not sent again
