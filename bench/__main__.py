@@ -19,6 +19,9 @@ Groups (and their scenarios):
              (embedded ClickHouse, in this process)
   ratelimit  rate_limit_1m (1,000,000 due at once to a topic limited to 20,000/s, and
              100,000 to another)                                      bench/ratelimit.py
+  sharded    lateness_2000_cluster3, burst_cluster3 (on a Redis Cluster of three
+             primaries, SCHEDULES_REDIS_SHARDS=3; compared with lateness_2000 and burst
+             in `sharding_ratios`), claim_per_shard                   bench/sharded.py
   optional   burst_1m (not in the default run)
 
 Targets (one 2-core machine): lateness p50/p99/p99.9 <= 2/5/10 ms at 500/s (max <= 50),
@@ -52,6 +55,7 @@ from bench.enqueue import ENQUEUE_SCENARIOS
 from bench.http import HTTP_SCENARIOS
 from bench.ratelimit import RATE_LIMIT_SCENARIOS
 from bench.roles import SERVICE_PIDS, stop_all
+from bench.sharded import SHARDED_SCENARIOS, ratios
 from devstack.services import free_port, start_kafka, start_redis
 from scheduler.settings import Settings
 
@@ -61,6 +65,7 @@ GROUPS: dict[str, dict[str, Scenario]] = {
     "component": COMPONENT_SCENARIOS,
     "cold": COLD_SCENARIOS,
     "ratelimit": RATE_LIMIT_SCENARIOS,
+    "sharded": SHARDED_SCENARIOS,
     "optional": OPTIONAL_SCENARIOS,
 }
 KIND = {
@@ -69,6 +74,7 @@ KIND = {
     "component": "in-process (component)",
     "cold": "in-process (component)",
     "ratelimit": "deployed",
+    "sharded": "deployed",
     "optional": "deployed",
 }
 SCENARIOS: dict[str, Scenario] = {n: s for group in GROUPS.values() for n, s in group.items()}
@@ -152,6 +158,8 @@ def main() -> None:
         },
         "quick": args.quick,
         "results": results,
+        # [single Redis, 3-shard cluster] per measure (bench/sharded.py)
+        "sharding_ratios": ratios(results),
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from scheduler.hot.store import SCRIPTS, script_source
 from scheduler.kafka import ensure_topics, make_producer
@@ -83,6 +84,13 @@ async def fill_delayed_topic(settings: Settings, topic: str, n: int, delay_secon
 
 async def slow_calls_reset(redis: Redis, threshold_ms: int = 50) -> None:
     """Make Redis log every call of at least `threshold_ms`, from an empty log."""
+    if isinstance(redis, RedisCluster):  # every primary's own log
+        primaries = RedisCluster.PRIMARIES
+        await redis.config_set(
+            "slowlog-log-slower-than", threshold_ms * 1000, target_nodes=primaries
+        )
+        await redis.slowlog_reset(target_nodes=primaries)
+        return
     await redis.config_set("slowlog-log-slower-than", threshold_ms * 1000)
     await redis.slowlog_reset()
 
@@ -103,7 +111,11 @@ def _command_name(command: object) -> str:
 
 async def slow_calls(redis: Redis) -> dict[str, Any]:
     """Redis calls over the slow-log threshold since slow_calls_reset (at most 128)."""
-    entries = await redis.slowlog_get(128)
+    if isinstance(redis, RedisCluster):
+        per_node = await redis.slowlog_get(128, target_nodes=RedisCluster.PRIMARIES)
+        entries = [e for found in dict(per_node).values() for e in found]
+    else:
+        entries = await redis.slowlog_get(128)
     return {
         "redis_calls_over_50ms": len(entries),
         "slowest_redis_call_ms": max((e["duration"] / 1000 for e in entries), default=0.0),

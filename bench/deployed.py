@@ -36,7 +36,8 @@ from bench.client import batch_rate, load_due, python_api
 from bench.common import Scenario, fill_delayed_topic, slow_calls, slow_calls_reset
 from bench.roles import RoleProcess, cores_busy, cpu_snapshot, serve, wait_ready
 from bench.topic import Fired, broker_round_trip_ms, read_fired
-from scheduler.hot.keys import Keys
+from scheduler.hot import client
+from scheduler.hot.keys import Keys, shard_keys
 from scheduler.kafka import ensure_topics
 from scheduler.settings import Settings
 
@@ -55,13 +56,16 @@ async def _sleep_until(t: float) -> None:
     await asyncio.sleep(max(0.0, t - time.time()))
 
 
-async def _wait_fired(redis: Redis, up_to: float, timeout: float) -> float:
+async def _wait_fired(redis: Redis, shards: int, up_to: float, timeout: float) -> float:
     """Until no event due up to `up_to` (Unix s) is pending or in flight; when that was seen.
-    Polls Redis ten times a second (two O(log n) calls), only once the last event is due."""
+    Polls Redis ten times a second (two O(log n) calls per shard), only once the last event
+    is due."""
     deadline = time.time() + timeout
     while True:
-        pending = await redis.zcount(KEYS.scheduled, "-inf", up_to)
-        inflight = await redis.zcard(KEYS.inflight)
+        pending = inflight = 0
+        for k in shard_keys(KEYS.prefix, shards):
+            pending += await redis.zcount(k.scheduled, "-inf", up_to)
+            inflight += await redis.zcard(k.inflight)
         if pending == 0 and inflight == 0:
             return time.time()
         if time.time() > deadline:
@@ -127,7 +131,7 @@ async def _fire(
     start_executor = executor_in or _executor_process
     await ensure_topics(settings, [topic, f"{topic}.probe"], partitions=PARTITIONS)
     round_trip = await broker_round_trip_ms(settings, f"{topic}.probe")
-    redis = Redis.from_url(settings.redis_url)
+    redis = client.connect(settings)  # one Redis, or the cluster (bench/sharded.py)
     with tempfile.TemporaryDirectory(prefix="bench-deployed-") as tmp:
         async with python_api(settings) as service:
             async with start_executor(settings, Path(tmp)) as executor:
@@ -144,7 +148,7 @@ async def _fire(
                 await _sleep_until(first / 1000)
                 cpu0, wall0 = executor.cpu_seconds(), time.time()
                 all0 = cpu_snapshot(executor=executor.pid)  # in process: "bench"
-                await _wait_fired(redis, due_ms[-1] / 1000, timeout=300)
+                await _wait_fired(redis, settings.redis_shards, due_ms[-1] / 1000, timeout=300)
                 cpu1, wall1 = executor.cpu_seconds(), time.time()
                 all1 = cpu_snapshot(executor=executor.pid)
                 slow = await slow_calls(redis)

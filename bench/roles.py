@@ -66,13 +66,18 @@ def role_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def bench_settings_env(settings: Settings) -> dict[str, str]:
     """The settings every role process of the bench runs with (the rest are defaults)."""
-    return {
+    env = {
         "REDIS_URL": settings.redis_url,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "KAFKA_IDEMPOTENT_PRODUCER": "false",
         "SCHEDULES_COLD_TIER_ENABLED": "false",
         "SCHEDULES_METRICS_PORT": "0",  # several roles on one host: no port 9464 each
     }
+    if settings.redis_cluster:  # bench/sharded.py
+        env["SCHEDULES_REDIS_CLUSTER"] = "true"
+    if settings.redis_shards != 1:
+        env["SCHEDULES_REDIS_SHARDS"] = str(settings.redis_shards)
+    return env
 
 
 def command_line(role: str, env: dict[str, str]) -> str:
