@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from conftest import eventually
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from scheduler.hot import client
@@ -135,3 +136,34 @@ async def test_an_executor_fires_every_shards_events(
     assert sorted(dict(m.headers)["schedule_id"].decode() for m in messages) == sorted(ids)
     assert await eventually(lambda: len(outcomes) == 30)
     assert all(o.executed_at >= o.event.scheduled_at for o in outcomes)
+
+
+async def test_a_wake_up_reaches_a_sleeping_executor_on_a_cluster(
+    store: HotStore, settings: Settings, start_executor, read_topic, uid: str
+) -> None:  # type: ignore[no-untyped-def]
+    topic = f"wake-{uid}"
+    await ensure_topics(settings, [topic])
+    reader = await read_topic(topic)
+    await store.schedule([ev("far", time.time() + 3600, topic)])
+    await start_executor(idle_interval=30.0)  # would otherwise sleep 30 s
+
+    async def listening() -> bool:
+        # Every shard's channel has the executor's subscription on some node.
+        found = await store.redis.pubsub_numsub(
+            *(k.wakeup for k in store.shards),
+            target_nodes=RedisCluster.ALL_NODES,  # type: ignore[call-arg]
+        )
+        counts = dict(found)  # summed over the nodes
+        return len(counts) == SHARDS and all(counts.values())
+
+    assert await eventually(listening, timeout=20)
+    at = time.time() + 0.2
+    await store.schedule([ev("soon", at, topic)])  # in its shard: that shard's wake-up
+    (msg,) = await reader.read(1, timeout=10)  # far below the 30 s idle wait
+    assert dict(msg.headers)["schedule_id"] == b"soon"
+
+
+async def test_the_head_is_timed_by_the_shards_primary(store: HotStore) -> None:
+    assert await store.due_in() is None
+    await store.schedule([ev("later", time.time() + 10), ev("sooner", time.time() + 5)])
+    assert 3 < (await store.due_in() or 0) <= 5  # by Redis's clock, the earliest shard
