@@ -273,10 +273,12 @@ class Executor:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _listen_wakeups(self) -> None:
-        pubsub = self.store.redis.pubsub()
+        pubsub = None
         try:
             while True:
                 try:
+                    if pubsub is None:
+                        pubsub = await self.store.pubsub()
                     # One channel per shard: its name says which shard has news.
                     await pubsub.subscribe(*(k.wakeup for k in self.store.shards))
                     async for msg in pubsub.listen():
@@ -292,8 +294,9 @@ class Executor:
                     await asyncio.sleep(self.listening.failed(exc))
         finally:
             # Bounded: closing a connection whose read was just cancelled can hang.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+            if pubsub is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)
 
     async def _reap_loop(self) -> None:
         every = max(0.05, min(self.config.lease_seconds / 3, 5.0))

@@ -687,6 +687,13 @@ class HotStore:
         found = [float(w) for w in waits if w is not None]
         return min(found) if found else None
 
+    async def pubsub(self) -> Any:
+        """A Pub/Sub client for the wake-up channels (a cluster's needs its slots known
+        first: redis-py's ClusterPubSub fails to subscribe otherwise)."""
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()
+        return self.redis.pubsub()
+
     async def pending_after(self, after: float, limit: int) -> list[tuple[str, float]]:
         """Up to `limit` pending events (neither held nor in flight) whose time in Redis
         is later than `after` (Unix s), earliest first: (schedule_id, that time)."""
