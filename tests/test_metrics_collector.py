@@ -27,8 +27,11 @@ async def scrape() -> dict[str, float]:
     return samples((await asyncio.to_thread(generate_latest)).decode())
 
 
-async def test_queue_gauges_are_read_from_redis_on_each_scrape(settings: Settings) -> None:
-    service = SchedulerService(settings)
+@pytest.mark.parametrize("shards", [1, 3])  # SCHEDULES_REDIS_SHARDS: the gauges add them up
+async def test_queue_gauges_are_read_from_redis_on_each_scrape(
+    settings: Settings, shards: int
+) -> None:
+    service = SchedulerService(settings.model_copy(update={"redis_shards": shards}))
     await service.start()
     try:
         for i in range(3):
