@@ -283,6 +283,7 @@ class Executor:
                     await pubsub.subscribe(*(k.wakeup for k in self.store.shards))
                     async for msg in pubsub.listen():
                         if msg["type"] == "message":
+                            self.store.claim_first(msg["channel"])
                             self._wake.set()
                         elif msg["type"] == "subscribe" and self.listening.down:
                             # Wake-ups published while we were away are lost: look again.

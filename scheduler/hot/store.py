@@ -228,6 +228,15 @@ class HotStore:
             )
         await self.write(("DEL", key) if n == 1 else ("SET", key, n))
 
+    def claim_first(self, wakeup_channel: bytes | str) -> None:
+        """The next claim starts at the shard this wake-up channel names (the shard that
+        got an event earlier than its head); the rotation goes on from there."""
+        name = _text(wakeup_channel)
+        for i, k in enumerate(self.shards):
+            if k.wakeup == name:
+                self._next_shard = i
+                return
+
     def shard(self, schedule_id: str) -> Keys:
         """The keys of the shard that holds `schedule_id`."""
         return self.shards[shard_of(schedule_id, len(self.shards))]

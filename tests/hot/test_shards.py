@@ -182,3 +182,14 @@ async def test_executor_fires_every_shards_events_once(
 
 async def _empty(hot: HotStore) -> bool:
     return await hot.counts() == {"pending": 0, "held": 0, "in_flight": 0}
+
+
+async def test_a_wake_up_names_the_shard_the_next_claim_starts_at(hot: HotStore) -> None:
+    now = time.time()
+    ids = [f"w{i}" for i in range(30)]
+    await hot.schedule([ev(i, now - 1) for i in ids])
+    for k in reversed(hot.shards):
+        hot.claim_first(k.wakeup.encode())  # as the executor's subscription gets it
+        batch = await hot.claim(100, 30)
+        assert {shard_of(c.event.schedule_id, SHARDS) for c in batch.items} == {k.shard}
+    hot.claim_first(b"some other channel")  # not a shard's: the rotation goes on
