@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from scheduler import listing, metrics, rescheduling, stats
+from scheduler import history, listing, metrics, rescheduling, stats
 from scheduler.cold import ClickHouse
 from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
@@ -262,6 +262,15 @@ class SchedulerService:
         """Where the schedule is and what happened to it; None if unknown."""
         hot, _ = self._require()
         return await schedule_status(self.runtime.cold, hot, schedule_id, self.runtime.journal)
+
+    async def schedule_history(self, schedule_id: str) -> history.ScheduleHistory | None:
+        """What happened to the schedule, oldest first (scheduler.history: created,
+        rescheduled, moved into Redis, each delivery attempt, the current or final state);
+        None if unknown. Without the cold tier, only what Redis holds now."""
+        hot, _ = self._require()
+        return await history.schedule_history(
+            self.runtime.cold, hot, schedule_id, self.runtime.journal
+        )
 
     async def list_schedules(
         self,

@@ -1,6 +1,7 @@
 """GET /api/v1/schedules/{schedule_id}/event: a schedule's event as stored, body and
 headers included, and GET .../{schedule_id}/attempts: its delivery attempts (the console's
-schedule page). Bodies may be confidential, so with SCHEDULES_API_TOKEN set the event
+schedule page), and GET .../{schedule_id}/history: its status history (the page's
+timeline). Bodies may be confidential, so with SCHEDULES_API_TOKEN set the event
 needs the token (or the console's session)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from api.deps import AnalyticsDep, Authorized, ServiceDep
 from api.errors import Problem, error_responses
 from api.schemas.monitoring_examples import NO_COLD_TIER
 from scheduler.cold.analytics import Attempt
+from scheduler.history import ScheduleHistory
 from scheduler.models import Event
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -167,3 +169,85 @@ async def get_attempts(
         schedule_id=schedule_id,
         attempts=await results.get_attempts(schedule_id, since, limit=limit),
     )
+
+
+HISTORY_EXAMPLE = {
+    "schedule_id": "reminder-123",
+    "complete": True,
+    "note": None,
+    "entries": [
+        {
+            "at": "2026-11-23T09:00:00.120Z",
+            "kind": "created",
+            "detail": "created in the cold tier (ClickHouse), due 2026-11-23T09:30:00+00:00",
+            "scheduled_at": "2026-11-23T09:30:00Z",
+            "outcome": None,
+            "error": None,
+        },
+        {
+            "at": "2026-11-23T09:10:00.500Z",
+            "kind": "rescheduled",
+            "detail": "2026-11-23T09:30:00+00:00 rescheduled to 2026-11-23T10:00:00+00:00",
+            "scheduled_at": "2026-11-23T09:30:00Z",
+            "outcome": None,
+            "error": None,
+        },
+        {
+            "at": "2026-11-23T09:59:00.010Z",
+            "kind": "transferred",
+            "detail": "moved into Redis",
+            "scheduled_at": "2026-11-23T10:00:00Z",
+            "outcome": None,
+            "error": None,
+        },
+        {
+            "at": "2026-11-23T10:00:10.007Z",
+            "kind": "attempt",
+            "detail": "attempt 1: timeout (KafkaTimeoutError: not acknowledged within 10000 ms)",
+            "scheduled_at": None,
+            "outcome": "timeout",
+            "error": "KafkaTimeoutError: not acknowledged within 10000 ms",
+        },
+        {
+            "at": "2026-11-23T10:00:11.620Z",
+            "kind": "attempt",
+            "detail": "attempt 2: success",
+            "scheduled_at": None,
+            "outcome": "success",
+            "error": None,
+        },
+        {
+            "at": "2026-11-23T10:00:11.625Z",
+            "kind": "executed",
+            "detail": "published",
+            "scheduled_at": "2026-11-23T10:00:00Z",
+            "outcome": None,
+            "error": None,
+        },
+    ],
+}
+
+
+@router.get(
+    "/{schedule_id}/history",
+    responses={
+        200: {"content": {"application/json": {"example": HISTORY_EXAMPLE}}},
+        404: {
+            "model": Problem,
+            "description": "Unknown schedule_id (or removed by the cleanup).",
+            "content": {
+                "application/json": {"example": {"detail": "unknown schedule 'reminder-123'"}}
+            },
+        },
+        **error_responses(503),
+    },
+)
+async def get_history(schedule_id: str, service: ServiceDep) -> ScheduleHistory:
+    """What happened to the schedule, oldest first: created (and in which tier), each
+    reschedule, its move into Redis, each delivery attempt, its current or final state.
+    ClickHouse keeps only each row's latest version, so this is composed from what is
+    stored; without the cold tier only what Redis holds now (`complete` false)."""
+    found = await service.schedule_history(schedule_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown schedule {schedule_id!r}")
+    return found
