@@ -570,3 +570,23 @@ async def test_reschedule_and_fire_now_from_the_schedule_page(console: Console) 
         await b.page.wait_for_selector("#flash .msg")
         assert await reaches(console.http, sid, "executed")
         assert b.errors == []
+
+
+async def test_the_schedule_page_shows_its_status_history(console: Console) -> None:
+    sid = await schedule(console.http, delay_seconds=3600)
+    r = await console.http.patch(f"{S}/{sid}", json={"delay_seconds": 7200})
+    assert r.status_code == 200, r.text
+    async with chromium(console.base) as b:
+        await b.login()
+        await b.open(f"/schedules/{sid}", "#history li")
+        items = await b.page.locator("#history li").all_inner_texts()
+        # "<date> <time> UTC <kind> <detail>", oldest first; still waiting in ClickHouse
+        # (cold tier) or in Redis, by the transfer horizon.
+        kinds = [t.split()[3] for t in items]
+        assert kinds in (
+            ["created", "rescheduled", "pending"],
+            ["created", "rescheduled", "scheduled"],
+        ), items
+        assert "rescheduled to" in items[1]
+        assert "waiting in" in items[2]
+        assert b.errors == []

@@ -383,10 +383,11 @@
 
   async function schedule(id) {
     const path = `${S}/${encodeURIComponent(id)}`;
-    const [status, event, tries] = await Promise.all([
+    const [status, event, tries, past] = await Promise.all([
       get(path),
       get(`${path}/event`),
       session.cold_tier ? get(`${path}/attempts`) : null,
+      get(`${path}/history`),
     ]);
     if (!status.ok) {
       show(h("h1", {}, "Schedule ", h("span", { class: "mono" }, id)), h("p", { class: "error" }, problem(status)),
@@ -476,11 +477,26 @@
             h("td", {}, `${num(a.processing_time_ms)} ms`))))
         : h("p", { class: "muted", id: "attempts" }, "No delivery attempt recorded yet.");
     }
+    // The status history as a timeline (text nodes only, as everything h() builds).
+    let timeline;
+    if (past.ok) {
+      const d = past.data;
+      timeline = [
+        h("ol", { class: "timeline", id: "history" },
+          d.entries.map((e) => h("li", { class: `history-${e.kind}` },
+            h("span", { class: "mono" }, when(e.at)), " ", badge(e.kind), " ", e.detail))),
+        d.note ? h("p", { class: "muted", id: "history-note" }, d.note) : null,
+      ];
+    } else {
+      timeline = h("p", { class: "muted", id: "history" }, problem(past));
+    }
     show(
       h("p", {}, h("a", { href: "#/schedules" }, "← Schedules")),
       h("h1", {}, "Schedule ", h("span", { class: "mono" }, s.schedule_id)),
       actions,
       h("div", { class: "card" }, fields),
+      h("h2", {}, "Status history"),
+      timeline,
       attempts ? [h("h2", {}, "Delivery attempts"), attempts] : null,
       body,
     );
