@@ -94,12 +94,14 @@ def _row_entries(
     now: list[HistoryEntry] = []
     first = min(rows, key=lambda r: (micros(r.event.created_at), r.scheduled_us))
     created_us = micros(first.event.created_at)
+    # A sync's version is in the hot tier but was created in the cold one.
+    tier = Tier.COLD if first.processing_started_us is not None else first.tier
     out = [
         HistoryEntry(
             at=_dt(created_us),
             kind="created",
-            detail=f"created in the {first.tier.value} tier "
-            f"({'Redis' if first.tier is Tier.HOT else 'ClickHouse'}), "
+            detail=f"created in the {tier.value} tier "
+            f"({'Redis' if tier is Tier.HOT else 'ClickHouse'}), "
             f"due {_iso(first.scheduled_us)}",
             scheduled_at=_dt(first.scheduled_us),
         )
@@ -119,8 +121,10 @@ def _row_entries(
                 )
             )
         elif r.status in LIVE:
-            if r.status is Status.TRANSFERRED and first.tier is Tier.COLD:
-                moved = HistoryEntry(at, "transferred", "moved into Redis", scheduled_at=due)
+            if r.status is Status.TRANSFERRED and r.processing_started_us is not None:
+                # A sync's version (it carries the claim's time): moved from ClickHouse.
+                by_sync = "moved into Redis by a sync"
+                moved = HistoryEntry(at, "transferred", by_sync, scheduled_at=due)
                 out.append(moved)
             if hot_state is not None:
                 waiting = f"waiting in Redis ({hot_state})"

@@ -1,7 +1,8 @@
 """GET /api/v1/schedules/{schedule_id}/history on the real services: an event scheduled,
 rescheduled to now, failing (its attempts spent by executors that died, then dead-lettered
-by a real executor) and replayed until it fires has those entries in order; unknown ids
-are a 404; without the cold tier the history is what Redis holds, and says so."""
+by a real executor) and replayed until it fires has those entries in order; a sync's move
+into Redis is an entry; unknown ids are a 404; without the cold tier the history is what
+Redis holds, and says so."""
 
 from __future__ import annotations
 
@@ -83,6 +84,37 @@ async def test_scheduled_rescheduled_failed_then_fired(
     assert done["detail"] == "published"
     times = [e["at"] for e in entries[1:]]
     assert times == sorted(times)
+
+
+async def test_created_cold_then_moved_into_redis_by_a_sync(
+    make_client: MakeClient, hybrid_settings: Settings
+) -> None:
+    s = hybrid_settings.model_copy(
+        # Beyond the immediate horizon when scheduled (cold); the sync's window (the
+        # horizon) reaches it two seconds later. No executor: it stays in Redis.
+        update={"immediate_horizon_seconds": 2, "transfer_horizon_seconds": 3600}
+    )
+    api = await make_client(s)
+    event = {"topic": "t", "body": "b", "delay_seconds": 4, "schedule_id": "hist-sync"}
+    r = await api.post(S, json=event)
+    assert r.status_code == 201 and r.json()["tier"] == "cold", r.text
+    assert [e["kind"] for e in (await history_of(api, "hist-sync"))["entries"]] == [
+        "created",
+        "pending",
+    ]
+
+    async def moved() -> list[dict[str, Any]] | None:
+        # The sync moves it once it is due within the horizon and its row is written.
+        r = await api.post(f"{S}/monitoring/sync")
+        assert r.status_code == 200, r.text
+        found: list[dict[str, Any]] = (await history_of(api, "hist-sync"))["entries"]
+        return found if found[-1]["kind"] != "pending" else None
+
+    entries = await eventually(moved, timeout=20, interval=0.3)
+    assert isinstance(entries, list)
+    assert [e["kind"] for e in entries] == ["created", "transferred", "scheduled"], entries
+    assert "created in the cold tier" in entries[0]["detail"]
+    assert entries[2]["detail"] == "waiting in Redis (pending)"
 
 
 async def test_unknown_schedule_is_404(hybrid_api: httpx.AsyncClient) -> None:
