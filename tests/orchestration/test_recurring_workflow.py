@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
 
@@ -47,6 +47,7 @@ async def test_the_workflow_materialises_what_nothing_else_did(
                 MaterializeInput(),
                 id=f"recurring-{uuid.uuid4().hex}",
                 task_queue=orch_settings.temporal_task_queue,
+                execution_timeout=timedelta(seconds=120),  # a dead worker fails, not hangs
                 result_type=MaterializeResult,
             )
 

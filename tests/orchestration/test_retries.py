@@ -8,6 +8,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,11 @@ async def test_sync_gives_up_after_the_retry_policy(
         async with build_worker(time_skipping.client, s, ops):
             with pytest.raises(WorkflowFailureError) as err:
                 await time_skipping.client.execute_workflow(
-                    SyncWorkflow.run, SyncInput(), id=f"sync-{queue}", task_queue=queue
+                    SyncWorkflow.run,
+                    SyncInput(),
+                    id=f"sync-{queue}",
+                    task_queue=queue,
+                    execution_timeout=timedelta(seconds=120),
                 )
     finally:
         await gone.close()

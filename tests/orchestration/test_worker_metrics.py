@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ async def test_the_worker_process_serves_its_job_metrics(
         SyncInput(),
         id=f"metrics-{orch_settings.temporal_task_queue}",
         task_queue=orch_settings.temporal_task_queue,
+        execution_timeout=timedelta(seconds=120),  # a dead worker fails, not hangs
         result_type=SyncResult,
     )
     assert out.transferred == 3

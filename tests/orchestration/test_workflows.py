@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -75,6 +76,7 @@ async def test_bad_input_fails_at_once_without_retries(
             SyncInput(max_events=0),
             id=f"bad-{uuid.uuid4()}",
             task_queue=orch_settings.temporal_task_queue,
+            execution_timeout=timedelta(seconds=120),  # a dead worker fails, not hangs
         )
     cause = err.value.cause
     assert isinstance(cause, ApplicationError) and cause.non_retryable
