@@ -14,8 +14,10 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/hybrid-scheduler dev
 
+# Two workers (pytest-xdist), one test file per worker at a time: each worker starts its
+# own servers; most tests wait on real services, so two halve the wall time on 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The unit layer alone: no services, a few seconds (`make test` runs it too).
 test-unit: $(STAMP)
