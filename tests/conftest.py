@@ -12,15 +12,19 @@ Tests that start product processes give those processes paths of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import chdb.session
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from dev_stack import Dev, running_dev
@@ -400,3 +404,33 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def serving_api(
+    env: dict[str, str],
+    roles: Sequence[str],
+    log: Path,
+    ready_path: str = "/api/v1/schedules/monitoring/health",
+) -> Iterator[str]:
+    """A real `serve --role api [--role ...]` process on env's SCHEDULES_API_PORT, its
+    stderr in `log`; yields its base URL once `ready_path` answers, SIGTERMs it after."""
+    argv = [sys.executable, "-m", "cli", "serve", *(a for r in roles for a in ("--role", r))]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    url = f"http://127.0.0.1:{env['SCHEDULES_API_PORT']}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}{ready_path}", timeout=2).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the API did not come up"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

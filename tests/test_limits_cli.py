@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import isolated_settings, run_cli
+from conftest import isolated_settings, run_cli, serving_api
 
 from devstack.services import ManagedProcess, free_port
 
@@ -79,28 +77,8 @@ def product(
         "SCHEDULES_LOG_LEVEL": "WARNING",
     }
     log: Path = tmp_path_factory.mktemp("limits") / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", "api", "--role", "executor"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/v1/schedules/monitoring/health", timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
+    with serving_api(env, ["api", "executor"], log) as url:
         yield Product(url, {**env, "SCHEDULES_API_URL": url}, topic, configured)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def wait_for(check: object, timeout: float = 20.0) -> object:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import isolated_settings, run_cli
+from conftest import isolated_settings, run_cli, serving_api
 
 from devstack.http_shim import HttpShim
 from devstack.services import ManagedProcess, free_port
@@ -85,28 +85,8 @@ def product(
         "SCHEDULES_LOG_LEVEL": "WARNING",
     }
     log = tmp / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", "api", "--role", "executor"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/v1/schedules/monitoring/health", timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
+    with serving_api(env, ["api", "executor"], log) as url:
         yield Product(url, {**env, "SCHEDULES_API_URL": url}, settings)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_an_unreachable_api_is_one_clear_line(product: Product) -> None:

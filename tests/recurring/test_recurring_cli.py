@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devstack.services import ManagedProcess, free_port
-from tests.conftest import isolated_settings, run_cli
+from tests.conftest import isolated_settings, run_cli, serving_api
 
 
 @pytest.fixture(scope="module")
@@ -36,28 +31,8 @@ def env(
         "SCHEDULES_LOG_LEVEL": "WARNING",
     }
     log: Path = tmp_path_factory.mktemp("recurring-cli") / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--role", "api"],
-        env=base,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/api/v1/recurring", timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
+    with serving_api(base, ["api"], log, ready_path="/api/v1/recurring") as url:
         yield {**base, "SCHEDULES_API_URL": url, "COLUMNS": "200"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def ok(env: dict[str, str], *args: str) -> str:
