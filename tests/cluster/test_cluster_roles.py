@@ -10,22 +10,20 @@ import asyncio
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import committed_offsets, eventually, role_process
+from conftest import eventually, role_process
 
 from devstack.services import free_port
 from scheduler.hot.keys import Keys, shard_of
 from scheduler.kafka import ensure_topics
 from scheduler.settings import Settings
 from tests.cluster.conftest import RedisClusterProcs
-from tests.replication.test_failover import Stream, api_writer, kafka_writer
+from tests.replication.test_failover import Stream, api_writer, fired_after_stream, kafka_writer
 
 SHARDS = 3
 LAG_WINDOW = 0.5  # seconds the primary takes writes its replica never gets
@@ -150,30 +148,7 @@ async def test_sigkill_of_a_primary_mid_stream_loses_nothing(
         stream.stop.set()
         await asyncio.gather(*writers, return_exceptions=True)
 
-    sent = len(stream.kafka)
-    committed = [0]
-
-    async def all_committed() -> bool:
-        committed[0] = await committed_offsets(settings)
-        return committed[0] >= sent
-
-    assert await eventually(all_committed, timeout=60, interval=0.5), (committed, sent)
-    last_due = max(stream.acknowledged.values())
-    fired: dict[str, list[tuple[float, float]]] = {}
-
-    async def collected() -> bool:
-        for m in reader.messages[sum(len(v) for v in fired.values()) :]:  # type: ignore[attr-defined]
-            headers = dict(m.headers)
-            due = datetime.fromisoformat(headers["scheduled_at"].decode()).timestamp()
-            fired.setdefault(headers["schedule_id"].decode(), []).append((m.timestamp / 1000, due))
-        if set(stream.acknowledged) <= set(fired):
-            return True
-        if time.time() > last_due + 15:  # past every due time and a lease later
-            return True
-        await reader.settle(0.2)  # type: ignore[attr-defined]
-        return False
-
-    assert await eventually(collected, timeout=90, interval=0.1)
+    fired = await fired_after_stream(settings, stream, reader)
     lost = set(stream.acknowledged) - set(fired)
     early = [(s, at, due) for s, t in fired.items() for at, due in t if at < due - 0.001]
     report = {

@@ -132,6 +132,41 @@ def cut_replica_then_kill_primary(cluster: ReplicatedRedis) -> int:
         replica.send_signal(signal.SIGCONT)
 
 
+async def fired_after_stream(
+    settings: Settings, stream: Stream, reader: object
+) -> dict[str, list[tuple[float, float]]]:
+    """Once every delayed-topic message of `stream` is committed, what fired on the target
+    topic (read by `reader`): schedule_id -> [(record time, due time)], until everything
+    acknowledged fired or every due time is a lease past."""
+    # Everything the consumer will ever take is taken: every message's offset committed.
+    sent = len(stream.kafka)
+    committed = [0]
+
+    async def all_committed() -> bool:
+        committed[0] = await committed_offsets(settings)
+        return committed[0] >= sent
+
+    assert await eventually(all_committed, timeout=60, interval=0.5), (committed, sent)
+    last_due = max(stream.acknowledged.values())
+    fired: dict[str, list[tuple[float, float]]] = {}
+
+    async def collected() -> bool:
+        for m in reader.messages[sum(len(v) for v in fired.values()) :]:  # type: ignore[attr-defined]
+            headers = dict(m.headers)
+            due = datetime.fromisoformat(headers["scheduled_at"].decode()).timestamp()
+            fired.setdefault(headers["schedule_id"].decode(), []).append((m.timestamp / 1000, due))
+        if set(stream.acknowledged) <= set(fired):
+            return True
+        # Past every due time and a lease later, what has not fired never will.
+        if time.time() > last_due + 15:
+            return True
+        await reader.settle(0.2)  # type: ignore[attr-defined]
+        return False
+
+    assert await eventually(collected, timeout=90, interval=0.1)
+    return fired
+
+
 async def run_failover(
     settings: Settings,
     cluster: ReplicatedRedis,
@@ -177,32 +212,7 @@ async def run_failover(
         await asyncio.gather(*writers, return_exceptions=True)
     after = {sid for sid in stream.api if int(sid.split("-")[1]) >= promoted_at}
 
-    # Everything the consumer will ever take is taken: every message's offset committed.
-    sent = len(stream.kafka)
-    committed = [0]
-
-    async def all_committed() -> bool:
-        committed[0] = await committed_offsets(settings)
-        return committed[0] >= sent
-
-    assert await eventually(all_committed, timeout=60, interval=0.5), (committed, sent)
-    last_due = max(stream.acknowledged.values())
-    fired: dict[str, list[tuple[float, float]]] = {}
-
-    async def collected() -> bool:
-        for m in reader.messages[sum(len(v) for v in fired.values()) :]:  # type: ignore[attr-defined]
-            headers = dict(m.headers)
-            due = datetime.fromisoformat(headers["scheduled_at"].decode()).timestamp()
-            fired.setdefault(headers["schedule_id"].decode(), []).append((m.timestamp / 1000, due))
-        if set(stream.acknowledged) <= set(fired):
-            return True
-        # Past every due time and a lease later, what has not fired never will.
-        if time.time() > last_due + 15:
-            return True
-        await reader.settle(0.2)  # type: ignore[attr-defined]
-        return False
-
-    assert await eventually(collected, timeout=90, interval=0.1)
+    fired = await fired_after_stream(settings, stream, reader)
     return stream, fired, after
 
 
