@@ -42,6 +42,12 @@ from scheduler.settings import Settings
 
 Session: Any = chdb.session.Session  # chdb ships no type hints
 
+# pytest-xdist's workers set COLUMNS=80 (and LINES) in their environment; the command line
+# honours COLUMNS, so the CLI processes the tests start would wrap their tables at 80
+# columns as they never do in a pipe (240). The tests run them as in a pipe.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests opt in to the cold tier (the `hybrid_settings` fixture). Everything else, and
