@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from scheduler.errors import (
     ConfigError,
     InvalidEvent,
+    RecurringConflict,
+    RecurringNotFound,
     ScheduleConflict,
     ServiceUnavailable,
     UnknownSchedule,
@@ -198,8 +200,10 @@ def install(app: FastAPI) -> None:
     for error in (RedisConnectionError, RedisTimeoutError, BusyLoadingError):
         app.add_exception_handler(error, _redis_down)
     app.add_exception_handler(ConfigError, _config)
-    app.add_exception_handler(UnknownSchedule, _unknown)
-    app.add_exception_handler(ScheduleConflict, _conflict)
+    for unknown in (UnknownSchedule, RecurringNotFound):
+        app.add_exception_handler(unknown, _unknown)
+    for conflict in (ScheduleConflict, RecurringConflict):
+        app.add_exception_handler(conflict, _conflict)
     app.add_exception_handler(StarletteHTTPException, _http)
     _document_validation_errors(app)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import Authorized, ServiceDep
 from api.errors import Problem, ValidationProblem, error_responses
-from scheduler.errors import RecurringConflict, RecurringNotFound
 from scheduler.recurring.model import (
     RECURRING_ID_PATTERN,
     RecurringDefinition,
@@ -179,14 +178,6 @@ def _preview(recurring_id: str, occurrences: list[Occurrence]) -> Preview:
     )
 
 
-def _not_found(exc: RecurringNotFound) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
-
-
-def _conflict(exc: RecurringConflict) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, str(exc))
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -211,10 +202,7 @@ async def create_recurring(
 ) -> RecurringDefinition:
     """Create a recurring schedule. Each occurrence is an ordinary event with the
     schedule_id `<recurring_id>@<generation>@<unix seconds>`."""
-    try:
-        d, created = await service.create_recurring(req)
-    except RecurringConflict as exc:
-        raise _conflict(exc) from None
+    d, created = await service.create_recurring(req)
     if not created:
         response.status_code = status.HTTP_200_OK
     return d
@@ -267,10 +255,7 @@ async def restore_recurring(service: ServiceDep) -> RestoredAnswer:
 )
 async def get_recurring(recurring_id: RecurringId, service: ServiceDep) -> RecurringDefinition:
     """One recurring schedule."""
-    try:
-        return await service.get_recurring(recurring_id)
-    except RecurringNotFound as exc:
-        raise _not_found(exc) from None
+    return await service.get_recurring(recurring_id)
 
 
 @router.put(
@@ -294,10 +279,7 @@ async def put_recurring(
     atomically (cancelled, and the new definition's scheduled under a new generation); an
     unchanged definition changes nothing. `version`: only if that is the stored one."""
     req = RecurringRequest.model_validate(spec.model_dump() | {"recurring_id": recurring_id})
-    try:
-        return await service.update_recurring(req, expected_version=version, create=True)
-    except RecurringConflict as exc:
-        raise _conflict(exc) from None
+    return await service.update_recurring(req, expected_version=version, create=True)
 
 
 @router.delete(
@@ -314,12 +296,7 @@ async def delete_recurring(
     recurring_id: RecurringId, service: ServiceDep, version: Version = None
 ) -> Deleted:
     """Delete a recurring schedule and cancel its pending occurrences."""
-    try:
-        d = await service.delete_recurring(recurring_id, expected_version=version)
-    except RecurringNotFound as exc:
-        raise _not_found(exc) from None
-    except RecurringConflict as exc:
-        raise _conflict(exc) from None
+    d = await service.delete_recurring(recurring_id, expected_version=version)
     return Deleted(recurring_id=recurring_id, version=d.version)
 
 
@@ -334,10 +311,7 @@ async def delete_recurring(
 )
 async def pause_recurring(recurring_id: RecurringId, service: ServiceDep) -> RecurringDefinition:
     """Stop materialising; pending occurrences are cancelled. Pausing again changes nothing."""
-    try:
-        return await service.pause_recurring(recurring_id)
-    except RecurringNotFound as exc:
-        raise _not_found(exc) from None
+    return await service.pause_recurring(recurring_id)
 
 
 @router.post(
@@ -347,10 +321,7 @@ async def pause_recurring(recurring_id: RecurringId, service: ServiceDep) -> Rec
 )
 async def resume_recurring(recurring_id: RecurringId, service: ServiceDep) -> RecurringDefinition:
     """Materialise again; occurrences missed while paused follow its catch-up policy."""
-    try:
-        return await service.resume_recurring(recurring_id)
-    except RecurringNotFound as exc:
-        raise _not_found(exc) from None
+    return await service.resume_recurring(recurring_id)
 
 
 @router.get(
@@ -361,7 +332,4 @@ async def preview_recurring(
     recurring_id: RecurringId, service: ServiceDep, count: Count = 10
 ) -> Preview:
     """The next `count` occurrences of a stored definition, as they will fire."""
-    try:
-        return _preview(recurring_id, await service.preview_recurring(recurring_id, count))
-    except RecurringNotFound as exc:
-        raise _not_found(exc) from None
+    return _preview(recurring_id, await service.preview_recurring(recurring_id, count))
