@@ -105,6 +105,7 @@ class Runtime:
             Keys(s.redis_key_prefix),
             replication=Replication.from_settings(s),
             shards=s.redis_shards,
+            compress_min_bytes=s.hot_compress_min_bytes,
         )
         try:
             await self.hot.check_shards()

@@ -179,8 +179,11 @@ class HotStore:
         *,
         replication: Replication | None = None,
         shards: int = 1,
+        compress_min_bytes: int = 0,
     ) -> None:
         self.redis = redis
+        # Bodies at least this long are stored deflated where that pays (scheduler.codec)
+        self.compress_min_bytes = compress_min_bytes
         # Every shard's keys; `keys` is shard 0's, home of the state kept once
         # (recurring definitions, dead-letter replays).
         self.shards = shard_keys((keys or Keys()).prefix, shards)
@@ -415,7 +418,12 @@ class HotStore:
         blobs = [
             msgpack.packb(
                 [
-                    (ev.schedule_id, ev.scheduled_at, ev.priority, codec.encode(ev))
+                    (
+                        ev.schedule_id,
+                        ev.scheduled_at,
+                        ev.priority,
+                        codec.encode(ev, self.compress_min_bytes),
+                    )
                     for ev in events[start : start + SCHEDULE_CHUNK]
                 ],
                 use_bin_type=False,  # Redis's Lua cmsgpack predates the bin type
@@ -568,7 +576,7 @@ class HotStore:
             ev.schedule_id,
             repr(ev.scheduled_at),
             ev.priority,
-            codec.encode(ev),
+            codec.encode(ev, self.compress_min_bytes),
             1 if add else 0,
         ]
         (state,) = await self.write(self.script("reschedule", k.script_keys, args), keys=k)
