@@ -12,7 +12,8 @@ Groups (and their scenarios):
   deployed   lateness_500, lateness_2000, lateness_5000, burst, ingest, ingest_2proc,
              http_single, http_batch                                  bench/deployed.py,
                                                                       bench/http.py
-  client     enqueue_single, enqueue_batch, memory                    bench/enqueue.py
+  client     enqueue_single, enqueue_batch                            bench/enqueue.py
+             memory (also an incompressible body, and the codec's CPU) bench/memory.py
   component  inprocess_component_lateness_5000 (explains the deployed lateness)
                                                                       bench/component.py
   cold       ingest_journal, sync_1m, due_window, cold_ingest         bench/cold.py
@@ -53,6 +54,7 @@ from bench.component import COMPONENT_SCENARIOS
 from bench.deployed import DEPLOYED_SCENARIOS, OPTIONAL_SCENARIOS
 from bench.enqueue import ENQUEUE_SCENARIOS
 from bench.http import HTTP_SCENARIOS
+from bench.memory import MEMORY_SCENARIOS
 from bench.ratelimit import RATE_LIMIT_SCENARIOS
 from bench.roles import SERVICE_PIDS, stop_all
 from bench.sharded import SHARDED_SCENARIOS, ratios
@@ -61,7 +63,7 @@ from scheduler.settings import Settings
 
 GROUPS: dict[str, dict[str, Scenario]] = {
     "deployed": {**DEPLOYED_SCENARIOS, **HTTP_SCENARIOS},
-    "client": ENQUEUE_SCENARIOS,
+    "client": {**ENQUEUE_SCENARIOS, **MEMORY_SCENARIOS},
     "component": COMPONENT_SCENARIOS,
     "cold": COLD_SCENARIOS,
     "ratelimit": RATE_LIMIT_SCENARIOS,

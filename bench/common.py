@@ -22,9 +22,17 @@ from scheduler.settings import Settings
 # A scenario: (base settings, quick) -> its JSON report.
 Scenario = Callable[[Settings, bool], Awaitable[dict[str, Any]]]
 
-# A 400-byte JSON body, as the issue's memory target specifies.
-_HEAD = b'{"user_id": 123456, "message": "'
-BODY = _HEAD + b"x" * (400 - len(_HEAD) - 2) + b'"}'
+# A 400-byte JSON body, as the issue's memory target specifies, with what such bodies
+# hold (ids, an email, a timestamp, prose) rather than padding: the hot tier deflates
+# bodies (scheduler/codec.py), and padding would deflate to nothing.
+BODY = (
+    b'{"event_id":"9f1c2e7a-4b3d-4e8a-a1f6-2d9c8b7e5f30","user_id":184467,'
+    b'"email":"maria.gonzalez@example.com","created_at":"2026-12-02T11:58:43.512Z",'
+    b'"template":"appointment_reminder_v3","locale":"en-GB",'
+    b'"subject":"Your appointment on Thursday","message":"Hi Mariah, a reminder of your '
+    b"appointment with Dr. Herrera on Thursday at 10:30. If you cannot come, please cancel "
+    b'it in the app.","channel":"email"}'
+)
 assert len(BODY) == 400
 
 

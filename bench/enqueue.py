@@ -3,8 +3,6 @@
 
   enqueue_single   `await service.schedule_event(...)`, one awaited call per event
   enqueue_batch    the batch path: prepare each item, one `store_events` per 1,000
-  memory           Redis `used_memory` per pending event with a 400-byte body, events
-                   stored through the batch path into an empty redis-server
 
 Events are due in an hour: nothing fires. Each scenario runs on a fresh redis-server.
 """
@@ -148,31 +146,7 @@ async def bench_enqueue_batch(settings: Settings, quick: bool) -> dict[str, Any]
     }
 
 
-async def bench_memory(settings: Settings, quick: bool) -> dict[str, Any]:
-    n = 20_000 if quick else 200_000
-    r = await _store_many(settings, n)
-    per_event = (r["used_memory_after"] - r["used_memory_before"]) / n
-    return {
-        "kind": "client (in this process, real Redis)",
-        "command": _command("memory", quick),
-        "measured": "INFO memory used_memory after minus before storing the events, "
-        "divided by their number (fresh redis-server, default settings)",
-        "stored_through": f"the batch path ({BATCH} per store_events)",
-        "event": "400-byte body, generated schedule_id, topic user.notifications, "
-        "entity_type user, action send_reminder, correlation_id reminder-<n>, one header",
-        "events": n,
-        "stored": r["stored"],
-        "body_bytes": len(BODY_TEXT),
-        "used_memory_before": r["used_memory_before"],
-        "used_memory_after": r["used_memory_after"],
-        "bytes_per_pending_event": round(per_event, 1),
-        "target_bytes": 600,
-        "met": per_event <= 600,
-    }
-
-
 ENQUEUE_SCENARIOS: dict[str, Scenario] = {
     "enqueue_single": bench_enqueue_single,
     "enqueue_batch": bench_enqueue_batch,
-    "memory": bench_memory,
 }
