@@ -6,7 +6,6 @@ bad event gets the same clear message whichever way it came in.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import enum
 import math
@@ -46,15 +45,27 @@ RESERVED_HEADERS = frozenset(
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _CROCKFORD.encode())
+# A ULID is 26 base-32 digits (130 bits: two zero bits, 48 bits of milliseconds, 80
+# random bits). The random part is 16 random bytes mapped to digits in C (256 values
+# spread evenly over 32 digits, so each digit is uniform); the time part changes once a
+# millisecond. (base64.b32encode is pure Python in 3.11 and took 3 of the 4 µs an id cost.)
+_DIGIT_OF_BYTE = bytes(_CROCKFORD[b & 31].encode()[0] for b in range(256))
+_millis_digits: tuple[int, str] = (-1, "")
+
+
+def _time_digits(ms: int) -> str:
+    return "".join(_CROCKFORD[ms >> shift & 31] for shift in range(45, -1, -5))
 
 
 def new_schedule_id() -> str:
     """A 26-character ULID: sortable by creation time, short enough to keep Redis lean."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    # 26 base-32 digits are 130 bits: the 128-bit value with two leading zero bits,
-    # padded at the end to whole bytes for the (C) base32 encoder.
-    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_FROM_RFC4648).decode()
+    global _millis_digits
+    ms = time.time_ns() // 1_000_000
+    cached, digits = _millis_digits
+    if ms != cached:
+        digits = _time_digits(ms)
+        _millis_digits = (ms, digits)  # one tuple: a thread never sees half of it
+    return digits + os.urandom(16).translate(_DIGIT_OF_BYTE).decode()
 
 
 def is_legal_topic(name: str) -> bool:
@@ -345,7 +356,7 @@ class Event:
         return datetime.fromtimestamp(round(self.scheduled_at * 1_000_000) / 1_000_000, UTC)
 
 
-def _check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
+def check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
     if len(body) > limits.max_body_bytes:
         raise InvalidEvent(
             f"body is {len(body)} bytes; the limit is {limits.max_body_bytes}", field="body"
@@ -356,13 +367,15 @@ def _check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
         raise InvalidEvent(
             f"{len(headers)} headers; the limit is {limits.max_headers}", field="headers"
         )
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in headers.items())
+    size = 0
+    for k, v in headers.items():
+        size += len(k) + len(v) if k.isascii() and v.isascii() else len(k.encode() + v.encode())
     if size > limits.max_header_bytes:
         raise InvalidEvent(
             f"headers total {size} bytes; the limit is {limits.max_header_bytes}", field="headers"
         )
-    reserved = sorted(RESERVED_HEADERS.intersection(headers))
-    if reserved:
+    if not RESERVED_HEADERS.isdisjoint(headers):
+        reserved = sorted(RESERVED_HEADERS.intersection(headers))
         raise InvalidEvent(
             f"header names {reserved} are reserved: the scheduler sets them on every event",
             field="headers",
@@ -372,8 +385,8 @@ def _check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
 def to_event(req: ScheduleRequest, limits: Limits, now: float, base: float | None = None) -> Event:
     """Resolve a request into an Event. `base` is what delay_seconds counts from."""
     body = body_bytes(req.body)
-    _check_limits(req.headers, body, limits)
-    at = _time(req.scheduled_at, req.delay_seconds, now if base is None else base)
+    check_limits(req.headers, body, limits)
+    at = scheduled_time(req.scheduled_at, req.delay_seconds, now if base is None else base)
     return Event(
         schedule_id=req.schedule_id or new_schedule_id(),
         topic=req.topic,
@@ -393,7 +406,9 @@ def to_event(req: ScheduleRequest, limits: Limits, now: float, base: float | Non
     )
 
 
-def _time(scheduled_at: datetime | None, delay_seconds: float | None, base: float) -> float:
+def scheduled_time(
+    scheduled_at: datetime | None, delay_seconds: float | None, base: float
+) -> float:
     if scheduled_at is not None:
         at = scheduled_at.timestamp()
     else:
@@ -409,12 +424,12 @@ def rescheduled_event(req: RescheduleRequest, current: Event, limits: Limits, no
     names the field, as for a new event."""
     body = current.body if req.body is None else body_bytes(req.body)
     headers = current.headers if req.headers is None else dict(req.headers)
-    _check_limits(headers, body, limits)
+    check_limits(headers, body, limits)
     return dataclasses.replace(
         current,
         body=body,
         headers=headers,
-        scheduled_at=_time(req.scheduled_at, req.delay_seconds, now),
+        scheduled_at=scheduled_time(req.scheduled_at, req.delay_seconds, now),
         priority=current.priority if req.priority is None else req.priority,
     )
 
