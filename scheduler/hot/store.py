@@ -31,7 +31,7 @@ import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, ReadOnlyError
+from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 
 from scheduler import codec, metrics
 from scheduler.errors import ConfigError, NotReplicated, SchedulerError, ServiceUnavailable
@@ -291,6 +291,11 @@ class HotStore:
     async def _send(self, commands: Sequence[Command], keys: Keys) -> list[Any]:
         """The replies of `commands` (errors as values); WAITs as Replication says."""
         need = self.replication.replicas
+        if not need and len(commands) == 1:  # no pipeline for one command (~15 µs less)
+            try:
+                return [await self.redis.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+            except ResponseError as exc:  # as the pipeline answers it: a value
+                return [exc]
         # In a cluster the WAIT goes to the primary of the shard's slot, in the same
         # per-node pipeline (one connection) as the writes it confirms.
         node = await self._node(keys) if need and isinstance(self.redis, RedisCluster) else None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import PrivateRedis, eventually
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from scheduler import metrics
 from scheduler.errors import NotReplicated, ServiceUnavailable
@@ -180,6 +181,28 @@ async def test_a_primary_without_the_scripts_gets_them_and_nothing_runs_twice(
         )
         assert replies == [1, b"pending", 11, b"unknown"]
         assert await hot.redis.get(k.fence) == b"11"  # the INCR was not sent again
+    finally:
+        await hot.redis.aclose()
+
+
+async def test_one_command_alone_is_reloaded_sent_again_and_refused_alike(
+    private_redis: PrivateRedis, uid: str
+) -> None:
+    """One command without WAIT goes without a pipeline: a script Redis does not know is
+    still loaded and sent again, and an error reply is still raised."""
+    s = Settings(redis_url=private_redis.url, redis_key_prefix=f"t{uid}:")
+    hot = HotStore(client.connect(s), Keys(s.redis_key_prefix))
+    try:
+        await hot.redis.script_flush()
+        assert await hot.schedule(events("one-", 1)) == [True]
+        assert await hot.schedule(events("one-", 1)) == [False]
+        await hot.redis.script_flush()
+        k = hot.keys
+        cancel = hot.script("cancel", k.script_keys, [k.level_prefix, "one-0", k.throttled_prefix])
+        assert await hot.write(cancel) == [b"pending"]
+        await hot.write(("SET", k.fence, "not a number"))
+        with pytest.raises(ResponseError, match="not an integer"):
+            await hot.write(("INCR", k.fence))
     finally:
         await hot.redis.aclose()
 
