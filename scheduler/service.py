@@ -17,14 +17,17 @@ connected at start unless SCHEDULES_COLD_TIER_ENABLED is false.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from scheduler import history, listing, metrics, rescheduling, stats
+from scheduler.bulk import ItemResults
 from scheduler.cold import ClickHouse
 from scheduler.cold.cancel import cancel_schedule
 from scheduler.cold.jobs import CleanupResult, RebuildResult, RecoveryResult, SyncResult
@@ -40,17 +43,18 @@ from scheduler.deadletters.model import (
     Source,
 )
 from scheduler.deadletters.operations import DeadLetters, Replay
-from scheduler.errors import ScheduleConflict
+from scheduler.errors import InvalidEvent, ScheduleConflict
+from scheduler.fastpath import request_event
 from scheduler.hot.outcome import OutcomeHandler
 from scheduler.hot.pause import PauseControl, PauseState, Scope, scope_of
 from scheduler.hot.ratelimit import RateLimitControl, RateLimitState, TopicLimit
 from scheduler.hot.store import CancelResult, HotStore
 from scheduler.models import (
     Event,
+    Limits,
     OnConflict,
     RescheduleRequest,
     ScheduleRequest,
-    parse_request,
     parse_reschedule,
     rescheduled_event,
     to_event,
@@ -60,11 +64,15 @@ from scheduler.recurring.model import RecurringDefinition, RecurringRequest, par
 from scheduler.recurring.schedules import RecurringSchedules, Restored
 from scheduler.recurring.timing import Occurrence
 from scheduler.rescheduling import Rescheduled
-from scheduler.router import Router, Stored
+from scheduler.router import Router, Stored, Tier
 from scheduler.runtime import Runtime
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Items per store of schedule_events: SCHEDULES_API_MAX_BATCH's default, ~0.5 MB of
+# 400-byte events, two bounded script calls (HotStore.SCHEDULE_CHUNK).
+BULK_CHUNK = 1000
 
 
 class SchedulerService:
@@ -126,7 +134,9 @@ class SchedulerService:
         one in flight raises ScheduleConflict. Raises InvalidEvent (naming the field) for
         bad input.
         """
-        req = parse_request(
+        _, router = self._require()
+        now = time.time()
+        ev, replace = request_event(
             {
                 "topic": topic,
                 "body": body,
@@ -140,19 +150,100 @@ class SchedulerService:
                 "max_delay_seconds": max_delay_seconds,
                 "schedule_id": schedule_id,
                 "on_conflict": on_conflict,
-            }
+            },
+            self.runtime.limits,
+            now,
         )
-        return (await self.schedule_request(req, source="python"))[0]
+        router.check(ev, now)
+        return (await self._store_one(ev, replace, now, source="python"))[0]
 
     async def schedule_request(self, req: ScheduleRequest, *, source: str) -> tuple[str, bool]:
         """Store a validated request; returns (schedule_id, newly added)."""
         now = time.time()
         ev = self.prepare(req, now)
-        replacing = [req.on_conflict is OnConflict.REPLACE]
-        (stored,) = await self.store_events([ev], now, source=source, replace=replacing)
+        return await self._store_one(ev, req.on_conflict is OnConflict.REPLACE, now, source=source)
+
+    async def _store_one(
+        self, ev: Event, replace: bool, now: float, *, source: str
+    ) -> tuple[str, bool]:
+        if replace:
+            (stored,) = await self.store_events([ev], now, source=source, replace=[True])
+        else:  # store_events for one event without its bookkeeping for many
+            _, router = self._require()
+            (stored,) = await router.store([ev], now, wait_for_journal=False, check_known_ids=True)
+            if stored.added:
+                _scheduled(source, stored.tier).inc()
         if stored.conflict is not None:
             raise ScheduleConflict(stored.conflict, state=rescheduling.IN_FLIGHT)
         return ev.schedule_id, stored.added
+
+    async def schedule_events(
+        self,
+        items: Iterable[Mapping[str, Any] | ScheduleRequest],
+        *,
+        source: str = "python",
+        chunk: int = BULK_CHUNK,
+    ) -> ItemResults:
+        """Schedule many events; one ItemResult per item, in order, never an exception
+        for a bad item: each item is a dict of schedule_event's arguments (`topic`,
+        `body`, `delay_seconds` or `scheduled_at`, ...) or a ScheduleRequest. An invalid
+        one gets `error` (naming it, as schedule_event would raise it) and `field`, and
+        the others are stored. A schedule_id already scheduled, or repeated in `items`,
+        is not added again (`added` False); with on_conflict="replace" a pending one
+        becomes the new event (`replaced`), one in flight is an `error`.
+
+        Items are stored `chunk` at a time, each chunk sent while the next is checked,
+        so this process and Redis work at once. If storing fails (Redis unavailable:
+        ServiceUnavailable, NotReplicated, ...) the error is raised: earlier chunks may
+        be stored, and a retry with the same schedule_ids stores nothing twice.
+        """
+        _, router = self._require()
+        limits = self.runtime.limits
+        results = ItemResults()
+        seen: set[str] = set()  # chunks in flight together must not race for one id
+        sent: deque[tuple[asyncio.Future[list[Stored]], list[int]]] = deque()
+        todo = iter(items)
+        try:
+            while chunk_items := list(itertools.islice(todo, max(1, chunk))):
+                now = time.time()
+                events: list[Event] = []
+                replace: list[bool] = []
+                where: list[int] = []
+                rejected = 0
+                for item in chunk_items:
+                    try:
+                        ev, swap = _item_event(item, limits, now)
+                        router.check(ev, now)
+                    except InvalidEvent as exc:
+                        results.refuse(str(exc), exc.field)
+                        rejected += 1
+                        continue
+                    sid = ev.schedule_id
+                    i = results.hold(sid, ev.scheduled_at, router.tier_for(ev, now))
+                    if sid in seen:  # a repeat answers like a known id, as in store_events
+                        continue
+                    seen.add(sid)
+                    events.append(ev)
+                    replace.append(swap)
+                    where.append(i)
+                del chunk_items
+                if rejected:
+                    metrics.EVENTS_REJECTED.labels(source).inc(rejected)
+                if events:
+                    store = self.store_events(events, now, source=source, replace=replace)
+                    sent.append((asyncio.ensure_future(store), where))
+                    del events
+                    await asyncio.sleep(0)  # it encodes and sends; then the next chunk
+                while len(sent) > 1:  # one chunk in Redis while the next is checked
+                    task, at = sent.popleft()
+                    results.stored(at, await task)
+            while sent:
+                task, at = sent.popleft()
+                results.stored(at, await task)
+        finally:
+            if sent:  # a store failed: let the others finish before raising its error
+                await asyncio.gather(*(task for task, _ in sent), return_exceptions=True)
+        return results
 
     def prepare(self, req: ScheduleRequest, now: float) -> Event:
         """Resolve a validated request into the event to store, checking what only the
@@ -182,12 +273,11 @@ class SchedulerService:
         index: dict[str, int] = {}
         unique: list[Event] = []
         replacing: list[Event] = []
-        swaps = [*replace, *[False] * (len(events) - len(replace))]
-        for ev, swap in zip(events, swaps, strict=False):
+        for i, ev in enumerate(events):
             if ev.schedule_id not in index:
                 index[ev.schedule_id] = len(unique)
                 unique.append(ev)
-                if swap:
+                if i < len(replace) and replace[i]:
                     replacing.append(ev)
         replaced: dict[str, Stored] = {}
         for ev in replacing:  # one at a time: each waits for its id's lock
@@ -199,13 +289,21 @@ class SchedulerService:
                 continue
             if done is not None:
                 replaced[ev.schedule_id] = Stored(done.tier, False, replaced=True)
-        to_store = [ev for ev in unique if ev.schedule_id not in replaced]
-        stored_new = iter(
-            await router.store(to_store, now, wait_for_journal=False, check_known_ids=True)
-        )
-        stored = [replaced.get(ev.schedule_id) or next(stored_new) for ev in unique]
-        for tier, n in Counter(s.tier.value for s in stored if s.added).items():
-            metrics.EVENTS_SCHEDULED.labels(source, tier).inc(n)
+        to_store = [ev for ev in unique if ev.schedule_id not in replaced] if replaced else unique
+        stored_new = await router.store(to_store, now, wait_for_journal=False, check_known_ids=True)
+        if replaced:
+            new = iter(stored_new)
+            stored = [replaced.get(ev.schedule_id) or next(new) for ev in unique]
+        else:
+            stored = stored_new
+        added: dict[Tier, int] = {}
+        for one in stored:
+            if one.added:
+                added[one.tier] = added.get(one.tier, 0) + 1
+        for tier, n in added.items():
+            _scheduled(source, tier).inc(n)
+        if len(unique) == len(events):  # no id repeated within events
+            return stored
         results: list[Stored] = []
         seen: set[str] = set()
         for ev in events:
@@ -560,3 +658,27 @@ def _query(
         until=until,
         limit=limit,
     )
+
+
+def _item_event(
+    item: Mapping[str, Any] | ScheduleRequest, limits: Limits, now: float
+) -> tuple[Event, bool]:
+    if type(item) is dict or isinstance(item, ScheduleRequest):
+        return request_event(item, limits, now)
+    if isinstance(item, Mapping):
+        return request_event(dict(item), limits, now)
+    raise InvalidEvent(
+        f"must be an object (a dict) of the event's fields, not {type(item).__name__}",
+        field=None,
+    )
+
+
+_SCHEDULED: dict[tuple[str, Tier], Any] = {}
+
+
+def _scheduled(source: str, tier: Tier) -> Any:
+    """EVENTS_SCHEDULED's child for (source, tier), looked up once."""
+    child = _SCHEDULED.get((source, tier))
+    if child is None:
+        child = _SCHEDULED[source, tier] = metrics.EVENTS_SCHEDULED.labels(source, tier.value)
+    return child
