@@ -4,7 +4,8 @@
     set -a; . .dev/env; set +a                   # another: REDIS_URL, CLICKHOUSE_URL, ...
     .venv/bin/python examples/python_api.py
 
-Schedules, cancels, reads the stats, pauses and resumes; then schedules one event due in
+Schedules, cancels, reads the stats, pauses and resumes, schedules a hundred events in
+one call; then schedules one event due in
 a second, which `dev`'s executor fires, and one three days out, which waits in
 ClickHouse (through `dev`'s CLICKHOUSE_URL), and reads both back; then creates a
 recurring schedule, previews it and deletes it. This process runs no
@@ -43,6 +44,17 @@ async def main() -> int:
     print("stats", stats["redis_pending"], "in Redis,", stats["pending"], "in ClickHouse")
     await service.pause("priority", priority_below=0, reason="high load")  # or "all", "topic"
     await service.resume("priority")  # "all" ends every pause
+
+    # Many at once: one result per item, in order; a bad item is named, the rest stored.
+    items = [
+        {"topic": "user.notifications", "body": {"user_id": n}, "delay_seconds": 60}
+        for n in range(100)
+    ]
+    items.append({"topic": "user.notifications", "body": "x", "delay_seconds": -1})
+    results = await service.schedule_events(items)  # any iterable, a generator too
+    print("bulk", results.accepted, "accepted,", results.rejected, "rejected")  # 100, 1
+    bad = results[-1]  # ItemResult: index, ok, schedule_id, tier, added, error, field
+    print("refused", bad.index, bad.field, bad.error)  # 100 delay_seconds delay_seconds: ...
 
     soon = await service.schedule_event(
         topic="user.notifications", body={"user_id": 123}, delay_seconds=1

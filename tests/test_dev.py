@@ -75,6 +75,8 @@ def test_the_python_api_example_runs_beside_dev(dev: Dev) -> None:
     later = re.search(r"^scheduled (\S+) pending cold$", out, re.M)  # in ClickHouse, via dev
     fired = re.search(r"^fired (\S+) executed$", out, re.M)
     assert cancelled and later and fired, out
+    assert re.search(r"^bulk 100 accepted, 1 rejected$", out, re.M), out
+    assert re.search(r"^refused 100 delay_seconds delay_seconds: .*0$", out, re.M), out
     nexts = re.findall(r"^next (daily-report@\d+@\d+)$", out, re.M)
     assert len(nexts) == 3, out
     # Another process (dev's API) reads what this one did.
