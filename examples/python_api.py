@@ -46,11 +46,9 @@ async def main() -> int:
     await service.resume("priority")  # "all" ends every pause
 
     # Many at once: one result per item, in order; a bad item is named, the rest stored.
-    items = [
-        {"topic": "user.notifications", "body": {"user_id": n}, "delay_seconds": 60}
-        for n in range(100)
-    ]
-    items.append({"topic": "user.notifications", "body": "x", "delay_seconds": -1})
+    event = {"topic": "user.notifications", "delay_seconds": 60}
+    items = [{**event, "body": {"user_id": n}} for n in range(100)]
+    items.append({**event, "body": "x", "delay_seconds": -1})
     results = await service.schedule_events(items)  # any iterable, a generator too
     print("bulk", results.accepted, "accepted,", results.rejected, "rejected")  # 100, 1
     bad = results[-1]  # ItemResult: index, ok, schedule_id, tier, added, error, field
