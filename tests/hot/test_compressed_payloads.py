@@ -10,7 +10,8 @@ from redis.asyncio import Redis
 
 from scheduler import codec
 from scheduler.hot.keys import Keys
-from scheduler.hot.store import HotStore
+from scheduler.hot.ratelimit import RateLimitControl
+from scheduler.hot.store import CancelResult, HotStore
 from scheduler.kafka import ensure_topics
 from scheduler.models import Event
 from scheduler.service import SchedulerService
@@ -72,3 +73,26 @@ async def test_a_deflated_body_fires_through_the_executor_role_with_its_exact_by
     assert fired[b"c-new"][1]["schedule_id"] == sid.encode()
     assert fired[b"c-old"][0] == BODY.encode()
     assert len(messages) == 2
+
+
+async def test_the_scripts_find_the_topic_of_a_deflated_payload(
+    settings: Settings, redis: Redis, uid: str
+) -> None:
+    """claim.lua and cancel.lua read the topic out of the payload (prelude.lua topic_of)
+    to throttle a rate-limited topic and to cancel a throttled event."""
+    hot = HotStore(redis, Keys(settings.redis_key_prefix), compress_min_bytes=1)
+    limits = RateLimitControl(hot, {})
+    topic = f"limited-{uid}"
+    await limits.set(topic, 1.0, 2.0)  # a burst of 2, then one a second
+    now = time.time()
+    events = [Event(f"e{i}", topic, BODY.encode(), now - 10 + i) for i in range(5)]
+    assert await hot.schedule(events) == [True] * 5
+    stored = await redis.hmget(hot.keys.payloads, [ev.schedule_id for ev in events])
+    assert [p[1] for p in stored] == [codec.DEFLATED] * 5
+    batch = await hot.claim(10, 30)
+    assert [c.event.schedule_id for c in batch.items] == ["e0", "e1"]
+    assert [c.event.body for c in batch.items] == [BODY.encode()] * 2
+    assert batch.throttled == 3
+    assert (await limits.state()).throttled == {topic: 3}
+    assert await hot.cancel("e4") is CancelResult.PENDING
+    assert (await limits.state()).throttled == {topic: 2}
