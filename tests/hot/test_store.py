@@ -116,3 +116,26 @@ async def test_large_batches_are_split_into_bounded_script_calls(hot: HotStore) 
     batch = await hot.claim(5000, 30)
     assert len(batch.items) == 1234
     assert await hot.ack(batch.token, [c.event.schedule_id for c in batch.items]) == 1234
+
+
+async def test_a_claim_of_thousands_is_whole_in_order_and_leaves_nothing_after_ack(
+    hot: HotStore,
+) -> None:
+    # More events than the scripts read or write in one bulk command (prelude.lua), with
+    # priorities and earlier attempts among them: none is lost, doubled or reordered.
+    now = time.time()
+    events = [ev(f"e{i:05}", now - 10 + i / 10_000, priority=i % 3 - 1) for i in range(4500)]
+    assert all(await hot.schedule(events))
+    first = await hot.claim(10, -0.5)  # lease already expired: reaped, one attempt counted
+    assert await hot.reap() == 10
+    batch = await hot.claim(5000, 30)
+    want = sorted(events, key=lambda e: (-e.priority, e.scheduled_at))
+    assert [c.event.schedule_id for c in batch.items] == [e.schedule_id for e in want]
+    again = {c.event.schedule_id for c in first.items}
+    assert {c.event.schedule_id for c in batch.items if c.attempts == 1} == again
+    assert all(c.attempts == 0 for c in batch.items if c.event.schedule_id not in again)
+    assert await hot.ack(first.token, [c.event.schedule_id for c in first.items]) == 0
+    assert await hot.ack(batch.token, [c.event.schedule_id for c in batch.items]) == 4500
+    assert await hot.counts() == {"pending": 0, "held": 0, "in_flight": 0}
+    leftover = [k for k in await hot.redis.keys(hot.keys.prefix + "*") if not k.endswith(b"fence")]
+    assert leftover == []

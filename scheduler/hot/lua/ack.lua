@@ -4,16 +4,18 @@
 -- Returns the number acknowledged; a lease that expired and was re-claimed (another
 -- token) is left alone.
 local prefix = ARGV[1] .. '|'
-local n = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local lease = redis.call('HGET', leases, id)
-  if lease and string.sub(lease, 1, #prefix) == prefix then
-    redis.call('ZREM', inflight, id)
-    redis.call('HDEL', leases, id)
-    redis.call('HDEL', payloads, id)
-    redis.call('HDEL', attempts, id)
-    n = n + 1
-  end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local held = hmget(leases, ids)
+local ours = {}
+for i = 1, #ids do
+  local lease = held[i]
+  if lease and string.sub(lease, 1, #prefix) == prefix then ours[#ours + 1] = ids[i] end
 end
-return n
+if #ours > 0 then
+  bulk('ZREM', inflight, ours)
+  bulk('HDEL', leases, ours)
+  bulk('HDEL', payloads, ours)
+  bulk('HDEL', attempts, ours)
+end
+return #ours

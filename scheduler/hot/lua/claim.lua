@@ -92,9 +92,33 @@ local function waits_for(b)
   if not wait or w < wait then wait = w end
 end
 
+-- Index removals and leases are collected and written in bulk (prelude.lua): a few calls
+-- per batch instead of a few per event. Removals are written before the next read of an
+-- index (flush), leases at the end.
+local unindexed, unlevelled = {}, {} -- ids to take out of `scheduled`; prio -> ids
 local function unindex(id, prio)
-  redis.call('ZREM', scheduled, id)
-  if prio ~= '0' then level_remove(level_prefix, id, prio) end
+  unindexed[#unindexed + 1] = id
+  if prio ~= '0' then
+    local ids = unlevelled[prio]
+    if not ids then
+      ids = {}
+      unlevelled[prio] = ids
+    end
+    ids[#ids + 1] = id
+  end
+end
+
+local function flush()
+  if #unindexed > 0 then
+    bulk('ZREM', scheduled, unindexed)
+    unindexed = {}
+  end
+  for prio, ids in pairs(unlevelled) do
+    local lkey = level_prefix .. prio
+    bulk('ZREM', lkey, ids)
+    if redis.call('ZCARD', lkey) == 0 then redis.call('ZREM', levels, prio) end
+  end
+  unlevelled = {}
 end
 
 local function hold(id, score, prio)
@@ -116,17 +140,44 @@ local function throttle(id, score, prio, topic)
   out[4] = out[4] + 1
 end
 
--- Lease an event that is in no pending index any more.
+-- Lease an event that is in no pending index any more (written by write_leases).
+local leased, unprioritised, orphans = {}, {}, 0
 local function lease(id, score, prio, payload)
-  if not token then token = redis.call('INCR', fence) end
-  if prio ~= '0' then redis.call('HDEL', priorities, id) end
-  if not payload then return end -- orphaned entry: dropped above, nothing to fire
-  redis.call('ZADD', inflight, deadline, id)
-  redis.call('HSET', leases, id, token .. '|' .. score .. '|' .. prio)
-  out[#out + 1] = id
-  out[#out + 1] = payload
-  out[#out + 1] = redis.call('HGET', attempts, id) or '0'
+  if prio ~= '0' then unprioritised[#unprioritised + 1] = id end
+  if not payload then -- orphaned entry: dropped above, nothing to fire
+    orphans = orphans + 1
+    return
+  end
+  leased[#leased + 1] = {id, score, prio, payload}
   room = room - 1
+end
+
+local function write_leases()
+  if #leased == 0 and orphans == 0 then return end
+  token = redis.call('INCR', fence)
+  if #unprioritised > 0 then bulk('HDEL', priorities, unprioritised) end
+  if #leased == 0 then return end
+  local ids, deadlines, values = {}, {}, {}
+  for i, l in ipairs(leased) do
+    ids[i] = l[1]
+    deadlines[2 * i - 1], deadlines[2 * i] = deadline, l[1]
+    values[2 * i - 1], values[2 * i] = l[1], token .. '|' .. l[2] .. '|' .. l[3]
+  end
+  bulk('ZADD', inflight, deadlines)
+  bulk('HSET', leases, values)
+  local tries = hmget(attempts, ids)
+  for i, l in ipairs(leased) do
+    out[#out + 1] = l[1]
+    out[#out + 1] = l[4]
+    out[#out + 1] = tries[i] or '0'
+  end
+end
+
+-- The ids of a WITHSCORES reply.
+local function ids_of(reply)
+  local ids = {}
+  for i = 1, #reply, 2 do ids[#ids + 1] = reply[i] end
+  return ids
 end
 
 -- 0. The throttled sets, earliest first, as many as each topic's bucket allows (all
@@ -142,16 +193,19 @@ for _, topic in ipairs(redis.call('ZRANGE', throttled_topics, 0, -1)) do
     end
     if want > 0 then
       local due = redis.call('ZRANGE', tkey, 0, want - 1, 'WITHSCORES')
-      for i = 1, #due, 2 do
-        local id, score = due[i], due[i + 1]
-        redis.call('ZREM', tkey, id)
-        local prio = redis.call('HGET', priorities, id) or '0'
-        if below and tonumber(prio) < below then
-          redis.call('ZADD', held, score, id) -- unhold.lua puts it back, indexed
-          hold_room = hold_room - 1
-        else
-          if b then b[1] = b[1] - 1 end
-          lease(id, score, prio, redis.call('HGET', payloads, id))
+      local ids = ids_of(due)
+      if #ids > 0 then
+        bulk('ZREM', tkey, ids)
+        local prios, found = hmget(priorities, ids), hmget(payloads, ids)
+        for i, id in ipairs(ids) do
+          local score, prio = due[2 * i], prios[i] or '0'
+          if below and tonumber(prio) < below then
+            redis.call('ZADD', held, score, id) -- unhold.lua puts it back, indexed
+            hold_room = hold_room - 1
+          else
+            if b then b[1] = b[1] - 1 end
+            lease(id, score, prio, found[i])
+          end
         end
       end
     end
@@ -166,8 +220,7 @@ for _, topic in ipairs(redis.call('ZRANGE', throttled_topics, 0, -1)) do
 end
 local filtering = any_topic or limiting or next(backlog) ~= nil
 
-local function take(id, score, prio)
-  local payload = redis.call('HGET', payloads, id)
+local function take(id, score, prio, payload)
   if filtering and payload then
     local topic = topic_of(payload)
     if topic and topics[topic] then return hold(id, score, prio) end
@@ -192,10 +245,12 @@ end
 local function take_level(prio)
   local due = redis.call('ZRANGEBYSCORE', level_prefix .. prio, '-inf', now,
                          'WITHSCORES', 'LIMIT', 0, room)
-  for i = 1, #due, 2 do
+  local found = hmget(payloads, ids_of(due))
+  for i = 1, #found do
     if room <= 0 or hold_room <= 0 then break end
-    take(due[i], due[i + 1], prio)
+    take(due[2 * i - 1], due[2 * i], prio, found[i])
   end
+  flush()
 end
 
 -- 1. Positive priorities, highest first.
@@ -204,18 +259,30 @@ for _, prio in ipairs(redis.call('ZREVRANGEBYSCORE', levels, '+inf', '(0')) do
   take_level(prio)
 end
 -- 2. Priority 0: the main set, skipping the (negative-priority) events it also holds;
---    those a priority pause holds back move aside so they cannot block this scan.
+--    those a priority pause holds back move aside so they cannot block this scan. Read
+--    `room` at a time (past those skipped), up to `room + max_skip` entries in all.
 if open('0') then
-  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now,
-                         'WITHSCORES', 'LIMIT', 0, room + max_skip)
-  for i = 1, #due, 2 do
-    if room <= 0 or hold_room <= 0 then break end
-    local prio = redis.call('HGET', priorities, due[i])
-    if not prio then
-      take(due[i], due[i + 1], '0')
-    elseif below and tonumber(prio) < below then
-      hold(due[i], due[i + 1], prio)
+  local skipped, budget = 0, room + max_skip
+  while room > 0 and hold_room > 0 and budget > 0 do
+    local want = math.min(room, budget)
+    local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now,
+                           'WITHSCORES', 'LIMIT', skipped, want)
+    local ids = ids_of(due)
+    budget = budget - #ids
+    local prios, found = hmget(priorities, ids), hmget(payloads, ids)
+    for i, id in ipairs(ids) do
+      if room <= 0 or hold_room <= 0 then break end
+      local prio = prios[i]
+      if not prio then
+        take(id, due[2 * i], '0', found[i])
+      elseif below and tonumber(prio) < below then
+        hold(id, due[2 * i], prio)
+      else
+        skipped = skipped + 1
+      end
     end
+    flush()
+    if #ids < want then break end
   end
 end
 -- 3. Negative priorities, highest first.
@@ -223,6 +290,7 @@ for _, prio in ipairs(redis.call('ZREVRANGEBYSCORE', levels, '(0', '-inf')) do
   if not open(prio) then break end
   take_level(prio)
 end
+write_leases()
 
 for topic, b in pairs(buckets) do
   redis.call('HSET', rate_buckets, topic, string.format('%.6f %.6f', b[1], clock))

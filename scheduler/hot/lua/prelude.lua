@@ -58,3 +58,25 @@ local function pend(level_prefix, id, score, prio)
     level_add(level_prefix, id, score, prio)
   end
 end
+
+-- Bulk commands: one call for many ids costs about what one call for one id costs, so the
+-- scripts that move a batch read and write it with a few calls, not a few per event.
+-- Chunked, since Lua's unpack() takes at most a few thousand values.
+local BULK = 2000 -- an even number: pairs (score, member; field, value) stay together
+
+-- `cmd key items...` in chunks (items: a flat list; pairs for ZADD and HSET).
+local function bulk(cmd, key, items)
+  for i = 1, #items, BULK do
+    redis.call(cmd, key, unpack(items, i, math.min(i + BULK - 1, #items)))
+  end
+end
+
+-- HMGET of `fields` (the replies, in order; false where absent).
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, BULK do
+    local got = redis.call('HMGET', key, unpack(fields, i, math.min(i + BULK - 1, #fields)))
+    for j = 1, #got do out[#out + 1] = got[j] end
+  end
+  return out
+end
