@@ -1,6 +1,6 @@
 """Benchmarks of the product as deployed, on freshly started real services; JSON out.
 
-    python -m bench [--quick] [--only NAME|GROUP ...] [--out bench/results.json]
+    python -m bench [--quick] [--only NAME|GROUP ...] [--repeat N] [--out bench/results.json]
 
 The bench starts a Tansu broker for the run and a fresh redis-server for every scenario
 (free loopback ports, a temporary directory), and the product's roles as their own
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold import COLD_SCENARIOS
-from bench.common import Scenario
+from bench.common import Scenario, repeated
 from bench.component import COMPONENT_SCENARIOS
 from bench.deployed import DEPLOYED_SCENARIOS, OPTIONAL_SCENARIOS
 from bench.enqueue import ENQUEUE_SCENARIOS
@@ -91,31 +91,50 @@ def _names(chosen: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def run(names: list[str], quick: bool, kafka: str, tmp: Path) -> dict[str, Any]:
+async def run(
+    names: list[str], quick: bool, kafka: str, tmp: Path, repeat: int = 1
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name in names:
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        # A fresh redis-server for every scenario: no memory, keys or slow log carried over.
-        redis_proc = start_redis(free_port(), tmp / f"redis-{name}")
-        SERVICE_PIDS["redis"] = redis_proc.process.pid
-        try:
-            settings = Settings(
-                redis_url=f"redis://127.0.0.1:{redis_proc.port}/0",
-                kafka_bootstrap_servers=kafka,
-                kafka_idempotent_producer=False,  # Tansu refuses idempotent producers
-                cold_tier_enabled=False,  # the cold scenarios bring their own engine
-                clickhouse_shim_port=0,
-            )
-            t = time.perf_counter()
-            started = datetime.now(UTC).isoformat(timespec="seconds")
-            result = await SCENARIOS[name](settings, quick)
-            result.setdefault("kind", KIND[GROUP_OF[name]])
-            result["started_at"] = started
-            result["wall_seconds"] = round(time.perf_counter() - t, 1)
-            results[name] = result
-        finally:
-            redis_proc.stop()
+        runs = []
+        for i in range(repeat):
+            of = f" (run {i + 1} of {repeat})" if repeat > 1 else ""
+            print(f"bench: {name}{of} ...", file=sys.stderr, flush=True)
+            runs.append(await _run_one(name, quick, kafka, tmp / f"redis-{name}-{i}"))
+        results[name] = runs[0] if repeat == 1 else repeated(runs)
     return results
+
+
+async def _run_one(name: str, quick: bool, kafka: str, redis_dir: Path) -> dict[str, Any]:
+    # A fresh redis-server for every run: no memory, keys or slow log carried over.
+    redis_proc = start_redis(free_port(), redis_dir)
+    SERVICE_PIDS["redis"] = redis_proc.process.pid
+    try:
+        settings = Settings(
+            redis_url=f"redis://127.0.0.1:{redis_proc.port}/0",
+            kafka_bootstrap_servers=kafka,
+            kafka_idempotent_producer=False,  # Tansu refuses idempotent producers
+            cold_tier_enabled=False,  # the cold scenarios bring their own engine
+            clickhouse_shim_port=0,
+        )
+        t = time.perf_counter()
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        result = await SCENARIOS[name](settings, quick)
+        result.setdefault("kind", KIND[GROUP_OF[name]])
+        result["started_at"] = started
+        result["wall_seconds"] = round(time.perf_counter() - t, 1)
+        return result
+    finally:
+        redis_proc.stop()
+
+
+def _runs(text: str) -> int:
+    n = int(text) if text.isdigit() else 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"--repeat takes a whole number of runs, 1 or more: {text!r}"
+        )
+    return n
 
 
 def main() -> None:
@@ -133,6 +152,14 @@ def main() -> None:
         metavar="NAME|GROUP",
         help=f"scenarios or groups to run (default: all but optional); groups: {list(GROUPS)}",
     )
+    parser.add_argument(
+        "--repeat",
+        type=_runs,
+        default=1,
+        metavar="N",
+        help="run each scenario N times, each on a fresh redis-server; the report lists "
+        "every run's figures and the worst of each (burst_1m's target: --repeat 5)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
     names = _names(args.only)
@@ -141,7 +168,8 @@ def main() -> None:
         kafka_proc = start_kafka(free_port(), Path(tmp) / "kafka")
         SERVICE_PIDS["broker"] = kafka_proc.process.pid
         try:
-            results = asyncio.run(run(names, args.quick, f"127.0.0.1:{kafka_proc.port}", Path(tmp)))
+            kafka = f"127.0.0.1:{kafka_proc.port}"
+            results = asyncio.run(run(names, args.quick, kafka, Path(tmp), args.repeat))
         except KeyboardInterrupt:
             print("bench: interrupted", file=sys.stderr)
             raise SystemExit(130) from None
@@ -159,6 +187,7 @@ def main() -> None:
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         },
         "quick": args.quick,
+        "repeat": args.repeat,
         "results": results,
         # [single Redis, 3-shard cluster] per measure (bench/sharded.py)
         "sharding_ratios": ratios(results),

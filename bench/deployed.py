@@ -33,7 +33,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench.client import batch_rate, load_due, python_api
-from bench.common import Scenario, fill_delayed_topic, slow_calls, slow_calls_reset
+from bench.common import Scenario, fill_delayed_topic, run_name, slow_calls, slow_calls_reset
 from bench.roles import RoleProcess, cores_busy, cpu_snapshot, serve, wait_ready
 from bench.topic import Fired, broker_round_trip_ms, read_fired
 from scheduler.hot import client
@@ -215,7 +215,13 @@ def lateness_scenario(
         n = rate * seconds
         due_ms = [i * 1000 // rate for i in range(n)]  # steady, whole milliseconds
         report, fired, _ = await _fire(
-            settings, name, quick, f"bench.{name}", due_ms, margin=1.0, executor_in=executor_in
+            settings,
+            name,
+            quick,
+            f"bench.{run_name(name)}",
+            due_ms,
+            margin=1.0,
+            executor_in=executor_in,
         )
         report.update(about or {})
         span = (max(fired.timestamps_ms, default=0) - min(fired.timestamps_ms, default=0)) / 1000
@@ -237,7 +243,7 @@ def burst_scenario(name: str, n: int, quick_n: int, target_seconds: float) -> Sc
     async def run(settings: Settings, quick: bool) -> dict[str, Any]:
         count = quick_n if quick else n
         report, fired, first = await _fire(
-            settings, name, quick, f"bench.{name}", [0] * count, margin=1.0
+            settings, name, quick, f"bench.{run_name(name)}", [0] * count, margin=1.0
         )
         last = max(fired.timestamps_ms, default=first)
         drain = (last - first) / 1000
@@ -286,8 +292,9 @@ async def _rate_until_stored(
 def ingest_scenario(name: str, processes: int, target: int) -> Scenario:
     async def run(settings: Settings, quick: bool) -> dict[str, Any]:
         n = 20_000 if quick else 200_000
-        topic = f"bench.{name}.delayed"
-        env = {"KAFKA_DELAYED_TOPIC_NAME": topic, "KAFKA_CONSUMER_GROUP": f"bench-{name}"}
+        run = run_name(name)
+        topic = f"bench.{run}.delayed"
+        env = {"KAFKA_DELAYED_TOPIC_NAME": topic, "KAFKA_CONSUMER_GROUP": f"bench-{run}"}
         redis = Redis.from_url(settings.redis_url)
         fill_t = time.perf_counter()
         await fill_delayed_topic(settings, topic, n, delay_seconds=3000)

@@ -32,7 +32,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench.client import BATCH, python_api
-from bench.common import Scenario, make_event, percentiles, slow_calls, slow_calls_reset
+from bench.common import (
+    Scenario,
+    make_event,
+    percentiles,
+    run_name,
+    slow_calls,
+    slow_calls_reset,
+)
 from bench.roles import cores_busy, cpu_snapshot, serve
 from bench.topic import DUE_HEADER, Fired, read_fired
 from scheduler.hot.keys import Keys
@@ -93,7 +100,8 @@ def rate_limit_scenario(name: str, n: int, rate: int, quick_n: int, quick_rate: 
     async def run(settings: Settings, quick: bool) -> dict[str, Any]:
         count, limit = (quick_n, quick_rate) if quick else (n, rate)
         others = count // 10
-        limited, other = f"bench.{name}", f"bench.{name}.other"
+        run = run_name(name)
+        limited, other = f"bench.{run}", f"bench.{run}.other"
         env = {"SCHEDULES_TOPIC_RATE_LIMITS": f"{limited}={limit}"}
         await ensure_topics(settings, [limited, other], partitions=4)
         redis = Redis.from_url(settings.redis_url)
