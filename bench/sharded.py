@@ -65,7 +65,7 @@ def on_cluster(scenario: Scenario) -> Scenario:
 
 
 CLAIM_BATCH = 1000
-BODY = b"x" * 400  # as the memory scenario's events (bench/enqueue.py)
+BODY = b"x" * 400  # stored plain: this HotStore does not compress (scheduler/codec.py)
 
 
 async def claim_per_shard(settings: Settings, quick: bool) -> dict[str, Any]:
