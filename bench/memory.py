@@ -9,9 +9,11 @@ Three bodies, so the report shows both sides of compression (scheduler/codec.py)
   random_base64   400 bytes of random base64 per event (text no dictionary helps),
                   default settings
 For each: where the bytes go (MEMORY USAGE of the `scheduled` ZSET and the payload HASH,
-every entry sampled), one stored payload's size, and the codec's CPU per event in this
+every entry sampled), one payload's size, the jemalloc size class Redis allocates it in
+and how much it could grow within that class, and the codec's CPU per event in this
 process (time.process_time over the same events): encode (the storing process pays it)
-and decode (the executor pays it for every event it fires).
+and decode (the executor pays it for every event it fires). `--quick` stores 20,000
+events, too few to amortise Redis's fixed buffers: it reads ~20 bytes per event higher.
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ BODIES: dict[str, tuple[Callable[[int], str], dict[str, Any]]] = {
     "json_plain": (lambda _: BODY_TEXT, {"hot_compress_min_bytes": 0}),
     "random_base64": (_random_body, {}),
 }
+
+
+def _sds(n: int) -> int:
+    """Bytes of a Redis string of n bytes: a header of 3, 5 or 9 by length, then a NUL."""
+    return n + 1 + (3 if n < 256 else 5 if n < 65536 else 9)
+
+
+def _allocated(payload_bytes: int) -> int:
+    """What Redis allocates for a hash value of this many bytes: its sds in jemalloc's
+    next size class (4 per doubling above 128 bytes: ..., 320, 384, 448, 512, 640, ...)."""
+    size = _sds(payload_bytes)
+    if size <= 16:
+        return 8 if size <= 8 else 16
+    step = 16 if size <= 128 else 1 << ((size - 1).bit_length() - 3)
+    return -(-size // step) * step
 
 
 def _cpu_us(fn: Callable[[], object], n: int) -> float:
@@ -110,6 +127,9 @@ async def _fill(settings: Settings, n: int, body: Callable[[int], str]) -> dict[
         "scheduled_zset_bytes_per_event": round(zset / (n + 1), 1),
         "payload_hash_bytes_per_event": round(hashed / (n + 1), 1),
         "payload_bytes": len(payload),
+        # the class it lands in, and how many bytes more the payload could grow within it
+        "payload_allocated_bytes": _allocated(len(payload)),
+        "payload_headroom_bytes": _allocated(len(payload)) - _sds(len(payload)),
         "stored_deflated": payload[1] == codec.DEFLATED,
         **_codec_cpu(sample, min_bytes),
     }
