@@ -41,17 +41,22 @@ async def test_a_deflated_body_fires_through_the_executor_role_with_its_exact_by
         sid = await service.schedule_event(
             topic, BODY, delay_seconds=1, correlation_id="c-new", headers={"h": "v"}
         )
+        (bulk,) = await service.schedule_events(
+            [{"topic": topic, "body": BODY, "delay_seconds": 1, "correlation_id": "c-bulk"}]
+        )
     finally:
         await service.stop()
+    assert bulk.added and bulk.schedule_id is not None
     # An event stored as before compression existed (HotStore writes PLAIN by default):
     # what an upgraded executor finds pending in Redis.
     old = Event("old-1", topic, BODY.encode(), time.time() + 1, correlation_id="c-old")
     assert await hot.schedule([old]) == [True]
 
     payloads = Keys(settings.redis_key_prefix).payloads
-    stored = await redis.hget(payloads, sid)
-    assert stored is not None and stored[1] == codec.DEFLATED
-    assert len(stored) < len(BODY.encode())  # the whole payload smaller than the body
+    for one in (sid, bulk.schedule_id):  # one at a time, and the batch path
+        stored = await redis.hget(payloads, one)
+        assert stored is not None and stored[1] == codec.DEFLATED
+        assert len(stored) < len(BODY.encode())  # the whole payload smaller than the body
     plain = await redis.hget(payloads, "old-1")
     assert plain is not None and plain[1] == codec.PLAIN
     found = await hot.get(sid)
@@ -62,17 +67,18 @@ async def test_a_deflated_body_fires_through_the_executor_role_with_its_exact_by
         settings, "executor", SCHEDULES_COLD_TIER_ENABLED="false", SCHEDULES_METRICS_PORT="0"
     )
     try:
-        messages = await reader.read(2, timeout=60)
+        messages = await reader.read(3, timeout=60)
     finally:
         process.terminate()
         process.wait(timeout=30)
     fired = {m.key: (m.value, dict(m.headers)) for m in messages}
-    assert set(fired) == {b"c-new", b"c-old"}
+    assert set(fired) == {b"c-new", b"c-bulk", b"c-old"}
+    assert fired[b"c-bulk"][0] == BODY.encode()
     assert fired[b"c-new"][0] == BODY.encode()
     assert fired[b"c-new"][1]["h"] == b"v"
     assert fired[b"c-new"][1]["schedule_id"] == sid.encode()
     assert fired[b"c-old"][0] == BODY.encode()
-    assert len(messages) == 2
+    assert len(messages) == 3
 
 
 async def test_the_scripts_find_the_topic_of_a_deflated_payload(
