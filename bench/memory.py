@@ -10,10 +10,11 @@ Three bodies, so the report shows both sides of compression (scheduler/codec.py)
                   default settings
 For each: where the bytes go (MEMORY USAGE of the `scheduled` ZSET and the payload HASH,
 every entry sampled), one payload's size, the jemalloc size class Redis allocates it in
-and how much it could grow within that class, and the codec's CPU per event in this
-process (time.process_time over the same events): encode (the storing process pays it)
-and decode (the executor pays it for every event it fires). `--quick` stores 20,000
-events, too few to amortise Redis's fixed buffers: it reads ~20 bytes per event higher.
+and how much it could grow within that class; the whole batch path's CPU per event in
+this process and in Redis; and the codec's alone (time.process_time over the same
+events): encode (the storing process pays it) and decode (the executor pays it for every
+event it fires). `--quick` stores 20,000 events, too few to amortise Redis's fixed
+buffers: it reads ~20 bytes per event higher.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def _codec_cpu(events: list[Event], min_bytes: int) -> dict[str, float]:
     }
 
 
+async def _redis_cpu(redis: Redis) -> float:
+    info = await redis.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 async def _fill(settings: Settings, n: int, body: Callable[[int], str]) -> dict[str, Any]:
     redis = Redis.from_url(settings.redis_url)
     keys = Keys(settings.redis_key_prefix)
@@ -95,15 +101,17 @@ async def _fill(settings: Settings, n: int, body: Callable[[int], str]) -> dict[
         async with python_api(settings) as service:
             await store_batch(service, [later_request(TOPIC, -1)])  # connections, scripts
             before = int((await redis.info("memory"))["used_memory"])
-            added = 0
+            redis_cpu0 = await _redis_cpu(redis)
+            added, client_cpu = 0, 0.0
             for at in range(0, n, BATCH):
-                added += await store_batch(
-                    service,
-                    (
-                        later_request(TOPIC, i) | {"body": body(i)}
-                        for i in range(at, min(n, at + BATCH))
-                    ),
-                )
+                items = [
+                    later_request(TOPIC, i) | {"body": body(i)}
+                    for i in range(at, min(n, at + BATCH))
+                ]
+                t = time.process_time()  # the store path's CPU, not making the bodies
+                added += await store_batch(service, items)
+                client_cpu += time.process_time() - t
+            redis_cpu = await _redis_cpu(redis) - redis_cpu0
             after = int((await redis.info("memory"))["used_memory"])
             now = time.time()
             sample = [
@@ -131,6 +139,9 @@ async def _fill(settings: Settings, n: int, body: Callable[[int], str]) -> dict[
         "payload_allocated_bytes": _allocated(len(payload)),
         "payload_headroom_bytes": _allocated(len(payload)) - _sds(len(payload)),
         "stored_deflated": payload[1] == codec.DEFLATED,
+        # the whole batch path (validate, prepare, encode, send) and Redis's share
+        "client_cpu_us_per_event": round(client_cpu / n * 1e6, 1),
+        "redis_cpu_us_per_event": round(redis_cpu / n * 1e6, 1),
         **_codec_cpu(sample, min_bytes),
     }
 
