@@ -5,18 +5,19 @@
 The bench starts a Tansu broker for the run and a fresh redis-server for every scenario
 (free loopback ports, a temporary directory), and the product's roles as their own
 processes through the console script: `hybrid-scheduler serve --role executor`,
-`--role consumer`, `--role api` (cold tier off, default settings otherwise). Everything
-started is stopped at the end, on an error and on Ctrl-C.
+`--role consumer`, `--role api` (cold tier off but for `ingest_journal`, default settings
+otherwise). Everything started is stopped at the end, on an error and on Ctrl-C.
 
 Groups (and their scenarios):
   deployed   lateness_500, lateness_2000, lateness_5000, burst, ingest, ingest_2proc,
-             http_single, http_batch                                  bench/deployed.py,
+             ingest_journal (cold tier on), http_single, http_batch   bench/deployed.py,
                                                                       bench/http.py
   client     enqueue_single, enqueue_batch                            bench/enqueue.py
              memory (also an incompressible body, and the codec's CPU) bench/memory.py
   component  inprocess_component_lateness_5000 (explains the deployed lateness)
                                                                       bench/component.py
-  cold       ingest_journal, sync_1m, due_window, cold_ingest         bench/cold.py
+  cold       inprocess_component_ingest_journal, sync_1m, due_window,
+             cold_ingest                                              bench/cold.py
              (embedded ClickHouse, in this process)
   ratelimit  rate_limit_1m (1,000,000 due at once to a topic limited to 20,000/s, and
              100,000 to another)                                      bench/ratelimit.py
