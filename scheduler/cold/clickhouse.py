@@ -121,14 +121,24 @@ class ClickHouse:
         return await self._call(lambda c: c.raw_query(sql, fmt=fmt, settings=dict(settings or {})))
 
     async def insert(
-        self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        column_oriented: bool = False,
     ) -> None:
         """Insert a batch of rows (values in `column_names` order) as one Native insert.
+        `column_oriented`: `rows` holds one sequence per column instead (all of one
+        length), which the Native format takes as it is.
 
         Datetimes should be UTC (aware, or naive meaning UTC).
         """
-        if rows:
-            await self._call(lambda c: c.insert(table, rows, column_names=list(column_names)))
+        if rows and (not column_oriented or rows[0]):
+            names = list(column_names)
+            await self._call(
+                lambda c: c.insert(table, rows, column_names=names, column_oriented=column_oriented)
+            )
 
     async def ping(self) -> None:
         """A round trip to ClickHouse: raises if it cannot answer a query."""
