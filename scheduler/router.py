@@ -7,8 +7,10 @@ events are refused with BeyondHorizon (never dropped): callers see the error, Ka
 ingest dead-letters it.
 
 `store` returns once each event is in every store it must be in: Redis and/or
-ClickHouse. Only the API's journal rows of hot events may be left to the background
-journal writer (`wait_for_journal=False`), so an API call never waits for ClickHouse.
+ClickHouse. Only the journal rows of hot events may be left to others: the API's to the
+background journal writer (`wait_for_journal=False`), so an API call never waits for
+ClickHouse; Kafka ingest's to its caller (`journal_to`), which writes them in large
+inserts spanning several consumed batches and commits those batches' offsets after.
 """
 
 from __future__ import annotations
@@ -71,8 +73,13 @@ class Router:
         *,
         wait_for_journal: bool = True,
         check_known_ids: bool = False,
+        journal_to: list[Event] | None = None,
     ) -> list[Stored]:
         """Store events that passed `check`, in order; one result per event.
+
+        `journal_to`: the hot events to journal are appended to it instead of being
+        written here; the caller writes them (ColdStore.write_journal) before it counts
+        them stored.
 
         A schedule_id already pending or in flight in Redis is never added to Redis
         again, and one live in either tier is never added to the cold tier again (one
@@ -110,6 +117,7 @@ class Router:
                 now,
                 wait_for_journal=wait_for_journal,
                 check_known_ids=check_known_ids,
+                journal_to=journal_to,
             )
 
     async def _store_in_tiers(
@@ -121,6 +129,7 @@ class Router:
         *,
         wait_for_journal: bool,
         check_known_ids: bool,
+        journal_to: list[Event] | None,
     ) -> list[Stored]:
         assert self.cold is not None
         results: list[Stored | None] = [None] * n
@@ -154,7 +163,10 @@ class Router:
             same = in_redis.get(ev.schedule_id)
             if a or (same is not None and micros(same.scheduled_at) == micros(ev.scheduled_at)):
                 journal.append(ev)
-        if wait_for_journal or self.journal is None:
+        if journal_to is not None:
+            journal_to += journal
+            await self.cold.write_new(cold_new)
+        elif wait_for_journal or self.journal is None:
             await self.cold.write_new(cold_new, journal)
         else:
             self.journal.add_hot(journal)

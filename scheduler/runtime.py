@@ -186,6 +186,8 @@ class Runtime:
                 batch_size=s.ingest_batch_size,
                 max_dead_letter_bytes=s.max_body_bytes,
                 recurring=self.recurring,
+                journal_batch_size=s.ingest_journal_batch_size,
+                journal_flush_interval=s.ingest_journal_flush_interval,
             )
             self._tasks["consumer"] = asyncio.create_task(self.consumer.run(), name="consumer")
 

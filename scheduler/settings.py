@@ -413,6 +413,20 @@ class Settings(BaseSettings):
         le=100_000,
         description="Messages per consumed batch (one store and one commit each).",
     )
+    ingest_journal_batch_size: int = Field(
+        20_000,
+        validation_alias=AliasChoices("SCHEDULES_INGEST_JOURNAL_BATCH_SIZE"),
+        ge=1,
+        le=1_000_000,
+        description="With the cold tier: ingested events journaled per ClickHouse insert "
+        "(rows of several consumed batches; their offsets are committed after it).",
+    )
+    ingest_journal_flush_interval: PositiveSeconds = Field(
+        1.0,
+        validation_alias=AliasChoices("SCHEDULES_INGEST_JOURNAL_FLUSH_INTERVAL"),
+        description="With the cold tier: longest wait of an ingested event for its journal "
+        "insert (and of its offset for the commit).",
+    )
 
     # --- hot tier / executor ----------------------------------------------------------
     redis_key_prefix: str = Field(

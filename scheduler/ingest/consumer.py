@@ -5,6 +5,10 @@ are produced to the dead-letter topic with the reason in headers, and only when 
 are done is the offset committed. If a store fails (Redis down) the same batch is
 retried with backoff and nothing is committed, so a crash loses nothing; redelivered
 messages keep their schedule_id and so stay one event.
+
+With the cold tier, the journal rows of the events stored in Redis go to an
+IngestJournal (scheduler.ingest.journal), which writes those of several batches in one
+ClickHouse insert and commits their offsets after it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from scheduler.ingest.envelope import (
     parse_envelope_policy,
     parse_recurring_envelope,
 )
+from scheduler.ingest.journal import IngestJournal
 from scheduler.models import Event, Limits, OnConflict
 from scheduler.recurring.schedules import RecurringSchedules
 from scheduler.rescheduling import replace_pending
@@ -52,6 +57,8 @@ class Prepared:
     recurring: list[tuple[Record, RecurringCommand]] = field(default_factory=list)
     # on_conflict=replace: a pending event under the id becomes this one.
     replacing: list[tuple[Record, Event]] = field(default_factory=list)
+    # stored in Redis, to journal in ClickHouse (with an IngestJournal): set by store()
+    to_journal: list[Event] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -76,9 +83,12 @@ class DelayedEventsConsumer:
         max_dead_letter_bytes: int,
         recurring: RecurringSchedules | None = None,
         clock: Callable[[], float] = time.time,
+        journal_batch_size: int = 20_000,
+        journal_flush_interval: float = 1.0,
     ) -> None:
         """`recurring`: where recurring-schedule messages go (without it they are
-        dead-lettered as invalid)."""
+        dead-lettered as invalid). `journal_*`: with the cold tier, the journal rows of
+        this many events are written in one insert, or after this many seconds."""
         self.consumer = consumer
         self.producer = producer
         self.router = router
@@ -97,9 +107,19 @@ class DelayedEventsConsumer:
         self.fetching = Outage("ingest: fetching from the delayed topic", log, cap=5.0)
         self.storing = Outage("ingest: storing a batch", log, cap=5.0)
         self.committing = Outage("ingest: committing offsets", log, cap=5.0)
+        self.journal: IngestJournal | None = None
+        if router.cold is not None:
+            self.journal = IngestJournal(
+                router.cold,
+                self._commit,
+                batch_size=journal_batch_size,
+                flush_interval=journal_flush_interval,
+            )
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.journal is not None:
+            self.journal.close()
 
     async def run(self) -> None:
         self.running = True
@@ -107,6 +127,9 @@ class DelayedEventsConsumer:
         # fetched and parsed: Redis works on one core while we parse on the other.
         # Batches still finish, and commit, strictly in order.
         storing: asyncio.Task[bool] | None = None
+        journaling = None
+        if self.journal is not None:
+            journaling = asyncio.create_task(self.journal.run(), name="ingest-journal")
         try:
             while not self._stopping.is_set():
                 try:
@@ -129,9 +152,19 @@ class DelayedEventsConsumer:
                     self._store_then_commit(prepared, offsets), name="ingest-store"
                 )
         finally:
-            if storing is not None:
-                await storing
-            self.running = False
+            try:
+                if storing is not None:
+                    await storing
+            finally:
+                if journaling is not None and self.journal is not None:
+                    # What is gathered still goes in (one try), then is committed.
+                    self.journal.finish()
+                    try:
+                        await asyncio.wait_for(asyncio.shield(journaling), 15)
+                    except TimeoutError:
+                        self.journal.stop()  # what is not written is not committed
+                        await journaling
+                self.running = False
 
     def _record_lag(self, batches: dict[TopicPartition, list[Record]]) -> None:
         """Messages behind the end of this consumer's partitions (the fetch responses'
@@ -151,9 +184,14 @@ class DelayedEventsConsumer:
     ) -> bool:
         """Store a batch (retrying until done), then commit its offsets. False if asked
         to stop before it was stored: then nothing is committed."""
-        if not await self._until_done(partial(self.store, prepared)):
+        if self.journal is None:
+            if not await self._until_done(partial(self.store, prepared)):
+                return False
+            await self._commit(offsets)
+            return True
+        if not await self._until_done(partial(self.store, prepared, journal_later=True)):
             return False
-        await self._commit(offsets)
+        await self.journal.add(prepared.to_journal, offsets)
         return True
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -223,14 +261,18 @@ class DelayedEventsConsumer:
                 prepared.rejected.append((rec, "internal", f"{type(exc).__name__}: {exc}"))
         return prepared
 
-    async def store(self, prepared: Prepared) -> BatchResult:
+    async def store(self, prepared: Prepared, *, journal_later: bool = False) -> BatchResult:
         """Store the valid events and dead-letter the rest. Raises if either fails;
-        running it again is safe (schedule_ids make the events idempotent)."""
+        running it again is safe (schedule_ids make the events idempotent).
+        `journal_later`: the hot events' journal rows are left in `prepared.to_journal`
+        for the caller to write (with the cold tier), not written here."""
         started = time.perf_counter()
         result = BatchResult()
         rejected = list(prepared.rejected)  # a retried batch starts again from `prepared`
+        prepared.to_journal = []
+        journal = prepared.to_journal if journal_later and self.router.cold is not None else None
         if prepared.events:
-            await self._store(prepared.events, prepared.now, result)
+            await self._store(prepared.events, prepared.now, result, journal)
         # Rare: one at a time and in order, each under its id's lock, so that a later
         # envelope replaces what an earlier one of the same batch scheduled.
         for rec, ev in prepared.replacing:
@@ -240,7 +282,7 @@ class DelayedEventsConsumer:
                 rejected.append((rec, "in_flight", str(exc)))
                 continue
             if done is None:  # nothing pending under the id: a new event
-                await self._store([ev], prepared.now, result)
+                await self._store([ev], prepared.now, result, journal)
             else:
                 result.replaced += 1
         if prepared.recurring:
@@ -282,8 +324,10 @@ class DelayedEventsConsumer:
                 applied += 1
         return applied
 
-    async def _store(self, events: list[Event], now: float, result: BatchResult) -> None:
-        stored = await self.router.store(events, now)
+    async def _store(
+        self, events: list[Event], now: float, result: BatchResult, journal: list[Event] | None
+    ) -> None:
+        stored = await self.router.store(events, now, journal_to=journal)
         added = sum(s.added for s in stored)
         result.stored += added
         result.duplicates += len(stored) - added

@@ -123,6 +123,8 @@ def test_duplicate_keys_keep_the_last_value() -> None:
 class _BrokenRouter:
     """Stands in for the router's pure `check` (no I/O) to inject a defect of ours."""
 
+    cold = None  # no cold tier
+
     def check(self, ev: object, now: float) -> None:
         raise RuntimeError("a bug")
 
