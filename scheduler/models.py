@@ -353,7 +353,12 @@ class Event:
     @property
     def scheduled_at_datetime(self) -> datetime:
         """To the microsecond, as stored (scheduler/codec.py), so every answer agrees."""
-        return datetime.fromtimestamp(round(self.scheduled_at * 1_000_000) / 1_000_000, UTC)
+        return utc_datetime(self.scheduled_at)
+
+
+def utc_datetime(at: float) -> datetime:
+    """Unix seconds as the UTC datetime every answer gives: to the microsecond, as stored."""
+    return datetime.fromtimestamp(round(at * 1_000_000) / 1_000_000, UTC)
 
 
 def check_limits(headers: dict[str, str], body: bytes, limits: Limits) -> None:
