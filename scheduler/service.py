@@ -210,16 +210,19 @@ class SchedulerService:
                 replace: list[bool] = []
                 where: list[int] = []
                 rejected = 0
+                latest_hot = now + router.horizon  # Router.tier_for, once per chunk
                 for item in chunk_items:
                     try:
                         ev, swap = _item_event(item, limits, now)
-                        router.check(ev, now)
+                        tier = Tier.HOT if ev.scheduled_at <= latest_hot else Tier.COLD
+                        if tier is Tier.COLD:
+                            router.check(ev, now)
                     except InvalidEvent as exc:
                         results.refuse(str(exc), exc.field)
                         rejected += 1
                         continue
                     sid = ev.schedule_id
-                    i = results.hold(sid, ev.scheduled_at, router.tier_for(ev, now))
+                    i = results.hold(sid, ev.scheduled_at, tier)
                     if sid in seen:  # a repeat answers like a known id, as in store_events
                         continue
                     seen.add(sid)
