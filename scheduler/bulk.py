@@ -88,6 +88,11 @@ class ItemResults(Sequence[ItemResult]):
     def accepted(self) -> int:
         return len(self) - len(self._errors)
 
+    @property
+    def added(self) -> int:
+        """How many were stored anew (accepted, less the schedule_ids already there)."""
+        return sum(1 for flags in self._flags if flags & _ADDED)
+
     # --- filled by schedule_events -------------------------------------------------------
 
     def refuse(self, error: str, field: str | None) -> None:

@@ -50,7 +50,7 @@ async def test_each_item_gets_its_own_answer_and_a_bad_one_sinks_nothing(
     results = await service.schedule_events(items, chunk=3)
 
     assert len(results) == len(items) and [r.index for r in results] == list(range(10))
-    assert (results.accepted, results.rejected) == (7, 3)
+    assert (results.accepted, results.rejected, results.added) == (7, 3, 4)
     a, bad, known, b, listed, c, again, debounced, at_time, reserved = results
     assert (a.ok, a.schedule_id, a.tier, a.added) == (True, "a", Tier.HOT, True)
     with pytest.raises(InvalidEvent) as raised:
