@@ -191,12 +191,15 @@ class HotStore:
         self._next_shard = 0  # where the next claim starts
         self.replication = replication or Replication()
         self._scripts = {name: _script(redis, name) for name in SCRIPTS}
+        # Per shard, its script keys and channel as bytes: redis-py encodes each argument
+        # of each call, and a scheduling call has 16 of them (half the cost of packing it).
+        self._schedule_args: dict[Keys, tuple[list[bytes], bytes, bytes]] = {}
         self._sources: dict[str, Any] = {}  # sha -> source of every script called
 
     # --- the one way a change reaches Redis --------------------------------------------
 
     def script(
-        self, script: str | AsyncScript, keys: Sequence[str], args: Sequence[Any]
+        self, script: str | AsyncScript, keys: Sequence[str | bytes], args: Sequence[Any]
     ) -> Command:
         """A call of a script, for `write`: one of SCRIPTS by name, or a script another
         store registered on this client (`redis.register_script(source)`)."""
@@ -435,9 +438,16 @@ class HotStore:
             )
             for start in range(0, len(events), SCHEDULE_CHUNK)
         ]
+        found = self._schedule_args.get(k)
+        if found is None:
+            found = self._schedule_args[k] = (
+                [key.encode() for key in k.script_keys],
+                k.level_prefix.encode(),
+                k.wakeup.encode(),
+            )
+        keys, level_prefix, wakeup = found
         results = await self.write(
-            *(self.script("schedule", k.script_keys, [k.level_prefix, k.wakeup, b]) for b in blobs),
-            keys=k,
+            *(self.script("schedule", keys, [level_prefix, wakeup, b]) for b in blobs), keys=k
         )
         return [bool(x) for chunk in results for x in chunk]
 
