@@ -221,6 +221,11 @@ class SchedulerService:
                         results.refuse(str(exc), exc.field)
                         rejected += 1
                         continue
+                    except Exception as exc:  # a defect (ours, or a Mapping's): not the others'
+                        log.exception("schedule_events: item %d failed unexpectedly", len(results))
+                        results.refuse(f"internal error: {type(exc).__name__}", None)
+                        rejected += 1
+                        continue
                     sid = ev.schedule_id
                     i = results.hold(sid, ev.scheduled_at, tier)
                     if sid in seen:  # a repeat answers like a known id, as in store_events

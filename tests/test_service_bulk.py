@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -115,3 +115,26 @@ async def test_beyond_the_horizon_goes_cold_or_is_refused_without_the_cold_tier(
         assert "SCHEDULES_IMMEDIATE_HORIZON_SECONDS" in str(far.error)
     finally:
         await hot_only.stop()
+
+
+class Unreadable(Mapping[str, Any]):
+    """A mapping that fails when read: a defect outside the scheduler."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("unreadable")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("unreadable")
+
+    def __len__(self) -> int:
+        return 1
+
+
+async def test_an_item_failing_unexpectedly_is_reported_and_the_others_stored(
+    service: SchedulerService, hot: HotStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    results = await service.schedule_events([item(schedule_id="before"), Unreadable(), item()])
+    assert [r.ok for r in results] == [True, False, True]
+    assert (results[1].error, results[1].field) == ("internal error: RuntimeError", None)
+    assert "item 1 failed unexpectedly" in caplog.text
+    assert (await hot.counts())["pending"] == 2
