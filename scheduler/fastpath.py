@@ -13,11 +13,13 @@ tests/unit/test_fastpath.py holds the two to the same answers over many hostile 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from scheduler.models import (
@@ -38,6 +40,11 @@ from scheduler.models import (
 )
 
 FIELDS = frozenset(ScheduleRequest.model_fields)
+# -9223372036854775808 has 19 digits: a shorter run is always within 64 bits. Digits
+# become "1", the rest "0", and a run of 19 ones is looked for (0.3 ms for 600 kB,
+# where re.search(rb"\d{19}") took 5).
+_DIGITS = bytes(49 if 48 <= b <= 57 else 48 for b in range(256))
+_LONG_NUMBER = b"1" * 19
 _SCHEDULED_AT: TypeAdapter[datetime] = TypeAdapter(ScheduledAt)
 _ON_CONFLICT = {
     OnConflict.KEEP: False,
@@ -74,10 +81,13 @@ def _headers(v: dict[Any, Any]) -> bool:
     return True
 
 
-def fast_event(data: Mapping[str, Any], limits: Limits, now: float) -> tuple[Event, bool] | None:
+def fast_event(
+    data: Mapping[str, Any], limits: Limits, now: float, base: float | None = None
+) -> tuple[Event, bool] | None:
     """(the event, on_conflict is replace) for a request of the plain valid shape; None
     when only the model can tell (see the module's docstring). Raises InvalidEvent, as
-    to_event does, for what only the limits can tell (sizes, a time out of range)."""
+    to_event does, for what only the limits can tell (sizes, a time out of range).
+    `base`: what delay_seconds counts from (default: now), as for to_event."""
     if type(data) is not dict or not FIELDS.issuperset(data):
         return None
     get = data.get
@@ -144,7 +154,7 @@ def fast_event(data: Mapping[str, Any], limits: Limits, now: float) -> tuple[Eve
             schedule_id or new_schedule_id(),
             topic,
             encoded,
-            scheduled_time(at, delay_seconds, now),
+            scheduled_time(at, delay_seconds, now if base is None else base),
             entity_type,
             action,
             correlation_id,
@@ -158,13 +168,33 @@ def fast_event(data: Mapping[str, Any], limits: Limits, now: float) -> tuple[Eve
 
 
 def request_event(
-    data: Mapping[str, Any] | ScheduleRequest, limits: Limits, now: float
+    data: Mapping[str, Any] | ScheduleRequest,
+    limits: Limits,
+    now: float,
+    base: float | None = None,
 ) -> tuple[Event, bool]:
     """(the event, on_conflict is replace) for any request: the fast path, else the model;
     InvalidEvent naming the field, worded by the model, for an invalid one."""
     if not isinstance(data, ScheduleRequest):
-        found = fast_event(data, limits, now)
+        found = fast_event(data, limits, now, base)
         if found is not None:
             return found
         data = parse_request(dict(data) if not isinstance(data, dict) else data)
-    return to_event(data, limits, now), data.on_conflict is OnConflict.REPLACE
+    return to_event(data, limits, now, base), data.on_conflict is OnConflict.REPLACE
+
+
+def loads_json(text: bytes) -> Any:
+    """json.loads(text)'s value (and its error, if any), ~3x faster for the common text.
+
+    orjson reads JSON to the same values as the standard library, except where it
+    refuses it (NaN, Infinity, lone surrogate escapes, numbers beyond a double, text not
+    in UTF-8) or reads an integer beyond 64 bits as a float: such text (any run of 19
+    digits or more, even inside a string) goes to json.loads. tests/unit/test_fastjson.py
+    holds the two to the same answers.
+    """
+    if _LONG_NUMBER not in text.translate(_DIGITS):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # the standard library's answer: a value, or its error
+    return json.loads(text)

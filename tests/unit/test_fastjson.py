@@ -1,5 +1,6 @@
-"""api.fastjson.loads gives every body exactly json.loads's answer: the same value (ints
-stay ints, however long) or the same error."""
+"""scheduler.fastpath.loads_json (the HTTP API's JSON bodies, api/fastjson.py) gives every
+text exactly json.loads's answer: the same value (ints stay ints, however long) or the
+same error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.fastjson import loads
+from scheduler.fastpath import loads_json as loads
 
 text = st.text(st.characters(codec=None, categories=None), max_size=10)
 numbers = (

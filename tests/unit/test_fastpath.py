@@ -237,3 +237,16 @@ def test_the_common_shapes_take_the_fast_path(data: dict[str, Any]) -> None:
 )
 def test_any_mix_of_values_gets_the_models_answer(data: dict[str, Any]) -> None:
     check(data)
+
+
+def test_delay_seconds_counts_from_the_base_given() -> None:
+    data = {"topic": "t", "body": "x", "delay_seconds": 30}
+    found = fast_event(data, LIMITS, NOW, base=NOW - 10)
+    assert found is not None and found[0].scheduled_at == NOW + 20
+    assert found[0].created_at == NOW
+    slow = to_event(parse_request(data), LIMITS, NOW, base=NOW - 10)
+    assert dataclasses.replace(found[0], schedule_id="") == dataclasses.replace(
+        slow, schedule_id=""
+    )
+    (ev, _) = request_event({**data, "priority": 1.0}, LIMITS, NOW, base=NOW - 10)  # the model
+    assert ev.scheduled_at == NOW + 20
