@@ -29,6 +29,7 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 
 from scheduler.errors import InvalidEvent
+from scheduler.fastpath import fast_event
 from scheduler.models import Event, Limits, OnConflict, parse_request, to_event
 from scheduler.recurring.model import (
     RECURRING_ID_RE,
@@ -72,11 +73,39 @@ def parse_envelope_policy(
     """`parse_envelope`, and what to do when the schedule_id is already pending."""
     if rec.value is None:
         raise InvalidEvent("message has no value (tombstone)")
+    now = time.time() if now is None else now
+    found = _fast(rec, limits, now)
+    if found is not None:
+        return found
     req = parse_request(rec.value)
     if req.schedule_id is None:
         req.schedule_id = message_schedule_id(rec)
-    now = time.time() if now is None else now
     return to_event(req, limits, now, base=delay_base(rec, now)), req.on_conflict
+
+
+def _fast(
+    rec: ConsumerRecord[bytes, bytes], limits: Limits, now: float
+) -> tuple[Event, OnConflict] | None:
+    """The common envelope through scheduler.fastpath; None for anything the model must
+    judge (parsing the JSON as the model does: ScheduleRequest in JSON mode).
+
+    Only with a text body: orjson reads an integer beyond 64 bits as a float, where the
+    model reads it as an int (and refuses it in a body); text has no numbers to differ
+    on. Bad JSON (lone surrogates, NaN, too deep) fails orjson and goes to the model too.
+    """
+    try:
+        data = orjson.loads(rec.value)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or type(data.get("body")) is not str:
+        return None
+    if data.get("schedule_id") is None:
+        data["schedule_id"] = message_schedule_id(rec)
+    found = fast_event(data, limits, now, base=delay_base(rec, now))
+    if found is None:
+        return None
+    ev, replace = found
+    return ev, OnConflict.REPLACE if replace else OnConflict.KEEP
 
 
 @dataclass(frozen=True, slots=True)
