@@ -40,6 +40,11 @@ class Stored:
     conflict: str | None = None
 
 
+# Per-event results of hot events, shared (they are immutable): Kafka ingest stores
+# 50,000 events a second, and building one each cost ~1 us.
+_HOT = {True: Stored(Tier.HOT, True), False: Stored(Tier.HOT, False)}
+
+
 class Router:
     def __init__(
         self,
@@ -106,7 +111,7 @@ class Router:
                 cold_events.append((i, ev))
         if self.cold is None:
             added = await self.hot.schedule([ev for _, ev in hot_events])
-            return [Stored(Tier.HOT, a) for a in added]
+            return [_HOT[a] for a in added]
         # Checking the tiers for an id and storing it is one step for one caller at a
         # time: otherwise concurrent callers of one id all find nothing and all store.
         async with self.hot.locked_ids(ev.schedule_id for ev in events):
@@ -157,7 +162,7 @@ class Router:
         )
         journal: list[Event] = []
         for (i, ev), a in zip(to_redis, added, strict=True):
-            results[i] = Stored(Tier.HOT, a)
+            results[i] = _HOT[a]
             # Journal what is in Redis now: the new ones, and those already there under
             # the same key (a retried batch whose journal write failed last time).
             same = in_redis.get(ev.schedule_id)
