@@ -40,7 +40,12 @@ from redis.asyncio import Redis
 
 from bench.client import batch_rate, load_due, python_api
 from bench.common import Scenario, fill_delayed_topic, run_name, slow_calls, slow_calls_reset
-from bench.journaled import CommittedOffsets, journal_env, journal_rows
+from bench.journaled import (
+    CommittedOffsets,
+    journal_env,
+    journal_rows,
+    main_thread_cpu_seconds,
+)
 from bench.roles import RoleProcess, cores_busy, cpu_snapshot, serve, wait_ready
 from bench.topic import Fired, broker_round_trip_ms, read_fired
 from scheduler.hot import client
@@ -364,6 +369,7 @@ def ingest_scenario(name: str, processes: int, target: int, *, journal: bool = F
                 await asyncio.gather(*(wait_ready(p, 90) for p in procs))
                 pids = {f"consumer{i}": p.pid for i, p in enumerate(procs)}
                 cpu0, t0 = cpu_snapshot(**pids), time.time()
+                main0 = main_thread_cpu_seconds(procs[0].pid)
                 if journal:
                     try:
                         rate, first, done, before = await _rate_until_committed(
@@ -374,6 +380,7 @@ def ingest_scenario(name: str, processes: int, target: int, *, journal: bool = F
                 else:
                     rate, first, done, before = await _rate_until_stored(redis, n, timeout=300)
                 cpu1, t1 = cpu_snapshot(**pids), time.time()
+                main1 = main_thread_cpu_seconds(procs[0].pid)
                 in_redis = int(await redis.zcard(KEYS.scheduled))
                 if journal:
                     extra["journal_rows"] = await journal_rows(env)
@@ -411,6 +418,12 @@ def ingest_scenario(name: str, processes: int, target: int, *, journal: bool = F
             **extra,
             "consumer_cpu_seconds": round(cpu, 2),
             "consumer_cpu_us_per_event": round(cpu / n * 1e6, 1),
+            "consumer_main_thread_cpu_us_per_event": round((main1 - main0) / n * 1e6, 1)
+            if processes == 1
+            else None,
+            "redis_cpu_us_per_event": round((cpu1["redis"] - cpu0["redis"]) / n * 1e6, 1)
+            if "redis" in cpu0 and "redis" in cpu1
+            else None,
             "cpu_cores_busy_while_ingesting": cores_busy(cpu0, cpu1, t1 - t0),
             "consumer_exit_codes": [p.exit_code for p in procs],
             "target_events_per_second": target,

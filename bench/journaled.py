@@ -7,6 +7,7 @@ the journal's row count, read through the consumer process's read-only SQL endpo
 from __future__ import annotations
 
 import asyncio
+import os
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -14,6 +15,13 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack.services import free_port
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process's main thread (the event loop), from /proc (Linux);
+    the rest of its CPU is its other threads' (ClickHouse's inserts and merges)."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def journal_env(tmp: Path) -> dict[str, str]:
