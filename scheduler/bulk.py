@@ -60,7 +60,9 @@ class ItemResults(Sequence[ItemResult]):
             return [self[j] for j in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        flags = self._flags[i]  # IndexError beyond the end
+        if not 0 <= i < len(self):
+            raise IndexError("ItemResults index out of range")
+        flags = self._flags[i]
         error, field = self._errors.get(i, (None, None))
         sid = self._ids[i]
         return ItemResult(

@@ -81,7 +81,11 @@ async def test_items_may_come_from_a_generator_in_many_chunks(
     results = await service.schedule_events(items(), chunk=4)
     assert [r.schedule_id for r in results] == [f"g-{i}" for i in range(25)]
     assert all(r.added and r.ok for r in results) and results[-1].index == 24
-    assert [r.index for r in results[22:]] == [22, 23, 24]
+    assert [r.index for r in results[22:]] == [22, 23, 24] and results[-25].index == 0
+    with pytest.raises(IndexError):
+        results[-26]
+    with pytest.raises(IndexError):
+        results[25]
     stored = await hot.events([f"g-{i}" for i in range(25)])
     assert {sid: ev.priority for sid, ev in stored.items()} == {f"g-{i}": -i for i in range(25)}
     again = await service.schedule_events(items(), chunk=10)
