@@ -79,6 +79,16 @@ class ItemResults(Sequence[ItemResult]):
     def __iter__(self) -> Iterator[ItemResult]:
         return (self[i] for i in range(len(self)))
 
+    def stored_new(self) -> Iterator[tuple[int, str, Tier, float] | None]:
+        """Per item: (index, schedule_id, tier, scheduled_at) if it was stored anew, else
+        None (look at results[index]); cheaper than an ItemResult per item."""
+        for i, (sid, at, flags) in enumerate(zip(self._ids, self._at, self._flags, strict=True)):
+            if flags & (_ADDED | _REPLACED | _ERROR) == _ADDED:
+                assert sid is not None and at is not None
+                yield i, sid, Tier.COLD if flags & _COLD else Tier.HOT, at
+            else:
+                yield None
+
     def __repr__(self) -> str:
         return f"<ItemResults: {self.accepted} accepted, {self.rejected} rejected>"
 

@@ -358,8 +358,26 @@ async def create_batch(
     objects = [i for i, item in enumerate(batch.events) if type(item) is dict]
     done = await service.schedule_events((batch.events[i] for i in objects), source="http")
     results: list[dict[str, Any] | None] = [None] * len(batch.events)
-    for i, one in zip(objects, done, strict=True):
-        results[i] = await _batch_item(service, i, one)
+    times: dict[float, datetime] = {}  # a chunk's items with one delay share their time
+    for j, (i, new) in enumerate(zip(objects, done.stored_new(), strict=True)):
+        if new is None:  # refused, known or replaced: the rare answers
+            results[i] = await _batch_item(service, i, done[j])
+            continue
+        _, sid, tier, at = new
+        when = times.get(at)
+        if when is None:
+            when = times[at] = utc_datetime(at)
+        results[i] = {
+            "index": i,
+            "ok": True,
+            "schedule_id": sid,
+            "tier": tier.value,
+            "scheduled_at": when,
+            "created": True,
+            "replaced": False,
+            "error": None,
+            "field": None,
+        }
     if len(objects) < len(results):
         metrics.EVENTS_REJECTED.labels("http").inc(len(results) - len(objects))
         for i, item in enumerate(results):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 
+from api.routes.schedules import BatchResult
 from devstack.services import free_port, start_redis
 from scheduler.hot.store import HotStore
 from scheduler.settings import Settings
@@ -145,6 +146,25 @@ async def test_batch_reports_each_item(api: httpx.AsyncClient, hot: HotStore) ->
     assert results[0]["schedule_id"] == "a"
     assert results[1]["field"] == "delay_seconds"
     assert await hot.counts() == {"pending": 2, "held": 0, "in_flight": 0}
+
+
+async def test_a_batch_answer_is_byte_for_byte_what_its_model_writes(
+    api: httpx.AsyncClient,
+) -> None:
+    """The batch route writes its answer itself (orjson), as BatchResult would."""
+    at = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=123456)
+    items = [
+        event(),
+        event(schedule_id="twice", scheduled_at=at.isoformat(), delay_seconds=None),
+        event(schedule_id="twice"),
+        event(delay_seconds=-1),
+        1,
+        event(headers={"h": "é"}, body={"text": "ünïcode"}),
+    ]
+    r = await api.post(f"{URL}/batch", json={"events": items})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.content == BatchResult.model_validate_json(r.content).model_dump_json().encode()
+    assert r.json()["results"][1]["scheduled_at"] == at.isoformat().replace("+00:00", "Z")
 
 
 async def test_batch_repeats_and_known_ids_answer_the_existing_schedule(
