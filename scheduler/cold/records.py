@@ -72,6 +72,10 @@ COLUMNS = (
     "processing_started_at", "created_at", "updated_at", "version",
 )  # fmt: skip
 
+# What a first version sets (first_columns): attempts, error and processing_started_at
+# are left to their defaults (0, NULL, NULL), which is what a first version holds.
+FIRST_COLUMNS = tuple(c for c in COLUMNS if c not in ("attempts", "error", "processing_started_at"))
+
 BYTES = {"body": "bytes"}  # bodies are arbitrary bytes, not text
 
 
@@ -160,9 +164,10 @@ def first_rows(events: Iterable[Event], status: Status, tier: Tier) -> list[tupl
 
 
 def first_columns(events: Sequence[Event], status: Status, tier: Tier) -> list[list[Any]]:
-    """`first_rows` as columns (COLUMNS order), for a column-oriented insert: one list per
-    column built in one pass each, with no row tuples to build and take apart again (the
-    journal of every ingested event goes through here)."""
+    """`first_rows` as columns (FIRST_COLUMNS, the others' defaults are the same), for a
+    column-oriented insert: one list per column built in one pass each, with no row
+    tuples to build and take apart again (the journal of every ingested event goes
+    through here)."""
     n = len(events)
     created = [round(ev.created_at * 1_000_000) for ev in events]
     dumps = orjson.dumps
@@ -179,9 +184,6 @@ def first_columns(events: Sequence[Event], status: Status, tier: Tier) -> list[l
         [ev.priority for ev in events],
         [str(status)] * n,
         [str(tier)] * n,
-        [0] * n,  # attempts
-        [None] * n,  # error
-        [None] * n,  # processing_started_at
         created,
         created,  # updated_at
         [FIRST_VERSION] * n,

@@ -19,6 +19,7 @@ from scheduler.cold.queries import QUERIES
 from scheduler.cold.records import (
     BYTES,
     COLUMNS,
+    FIRST_COLUMNS,
     LOG_TABLE,
     RESULTS_TABLE,
     Schedule,
@@ -63,14 +64,14 @@ class ColdStore:
                 columns, first_columns(hot, Status.TRANSFERRED, Tier.HOT), strict=True
             ):
                 column += more
-        await self.ch.insert(LOG_TABLE, columns, COLUMNS, column_oriented=True)
+        await self.ch.insert(LOG_TABLE, columns, FIRST_COLUMNS, column_oriented=True)
 
     async def write_journal(self, hot: Sequence[Event]) -> None:
         """The journal rows of `hot` events just stored in Redis, as one batch (one
         column-oriented insert: the cheapest way in for Kafka ingest's large batches)."""
         if hot:
             columns = first_columns(hot, Status.TRANSFERRED, Tier.HOT)
-            await self.ch.insert(LOG_TABLE, columns, COLUMNS, column_oriented=True)
+            await self.ch.insert(LOG_TABLE, columns, FIRST_COLUMNS, column_oriented=True)
 
     async def claim_range(
         self, first: tuple[int, str], last: tuple[int, str], started_us: int, version: int

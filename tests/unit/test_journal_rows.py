@@ -30,6 +30,7 @@ from scheduler.cold.records import (
 )
 from scheduler.cold.store import RESULT_COLUMNS
 from scheduler.hot.outcome import Outcome, OutcomeStatus
+from scheduler.models import Event
 from unit.fakes import make_event
 
 AT = 1_700_000_000.123456  # the event's scheduled time (whole microseconds)
@@ -315,3 +316,35 @@ def test_change_versions_never_repeat_or_go_back(monkeypatch: pytest.MonkeyPatch
 def test_live_and_finished_statuses_split_them_all() -> None:
     assert set(Status) == LIVE | FINISHED and not LIVE & FINISHED
     assert Status.TRANSFERRED in LIVE and Status.CANCELLED in FINISHED
+
+
+def test_first_columns_are_first_rows_column_by_column() -> None:
+    """The column-oriented first versions (Kafka ingest's journal) hold what first_rows
+    does; the columns they leave out are the table defaults a first version has."""
+    events = [
+        Event(schedule_id="a", topic="t", body=b"x", scheduled_at=1_700_000_000.25),
+        Event(
+            schedule_id="b",
+            topic="u",
+            body=b'{"k": 1}',
+            scheduled_at=1_700_000_100.0,
+            entity_type="user",
+            action="send",
+            correlation_id="c-1",
+            headers={"h": "v"},
+            max_delay_seconds=60,
+            priority=-3,
+            created_at=1_699_999_999.5,
+        ),
+    ]
+    rows = records.first_rows(events, Status.TRANSFERRED, Tier.HOT)
+    columns = records.first_columns(events, Status.TRANSFERRED, Tier.HOT)
+    index = {name: i for i, name in enumerate(COLUMNS)}
+    for name, column in zip(records.FIRST_COLUMNS, columns, strict=True):
+        assert column == [r[index[name]] for r in rows], name
+    left_out = [name for name in COLUMNS if name not in records.FIRST_COLUMNS]
+    assert {name: [r[index[name]] for r in rows] for name in left_out} == {
+        "attempts": [0, 0],
+        "error": [None, None],
+        "processing_started_at": [None, None],
+    }
