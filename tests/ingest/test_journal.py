@@ -5,6 +5,7 @@ journaled (scheduler.ingest.journal)."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -12,6 +13,7 @@ from conftest import committed_offsets, eventually, role_process
 from prometheus_client import REGISTRY
 
 from devstack.http_shim import HttpShim
+from devstack.services import free_port
 from scheduler.cold import ClickHouse
 from scheduler.cold.records import Status
 from scheduler.cold.store import ColdStore
@@ -127,3 +129,43 @@ async def test_a_consumer_killed_before_the_journal_insert_commits_nothing_and_s
     assert await _log_rows(cold_db) == 50
     found = await cold.find(f"k{i}" for i in range(50))
     assert sorted(f.event.schedule_id for f in found) == sorted(f"k{i}" for i in range(50))
+
+
+async def test_stored_events_wait_for_clickhouse_before_their_offsets_are_committed(
+    hybrid_settings: Settings,
+    producer: AIOKafkaProducer,
+    hot: HotStore,
+    cold_db: ClickHouse,
+    chdb_path: Path,
+) -> None:
+    port = free_port()
+    shim = HttpShim(chdb_path, port=port).start()
+    s = hybrid_settings.model_copy(
+        update={
+            "clickhouse_url": f"http://127.0.0.1:{port}/{cold_db.database}",
+            "ingest_journal_flush_interval": 0.2,
+        }
+    )
+    await ensure_topics(s, [s.delayed_topic, s.dead_letter_topic])
+    service = SchedulerService(s)
+    await service.start(roles=["consumer"])  # through the server transport
+    try:
+        shim.close()  # ClickHouse goes away
+        await _send(producer, s, range(5))
+        # In Redis (the hot tier does not wait for ClickHouse), but not committed: the
+        # journal insert is retried meanwhile.
+        assert await eventually(lambda: _pending_is(hot, 5), timeout=30)
+        assert await eventually(lambda: _insert_failed(service), timeout=30)
+        assert await committed_offsets(s) == 0
+        shim = HttpShim(chdb_path, port=port).start()  # back
+        assert await eventually(lambda: _committed_is(s, 5), timeout=30)
+        assert await _log_rows(cold_db) == 5
+    finally:
+        await service.stop()
+        shim.close()
+
+
+def _insert_failed(service: SchedulerService) -> bool:
+    consumer = service.runtime.consumer
+    assert consumer is not None and consumer.journal is not None
+    return consumer.journal.writing.down
