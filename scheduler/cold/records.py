@@ -185,7 +185,7 @@ def first_columns(events: Sequence[Event], status: Status, tier: Tier) -> list[l
         [str(status)] * n,
         [str(tier)] * n,
         created,
-        created,  # updated_at
+        created.copy(),  # updated_at: its own list, so extending one column extends one
         [FIRST_VERSION] * n,
     ]
 
