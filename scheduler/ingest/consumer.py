@@ -164,6 +164,9 @@ class DelayedEventsConsumer:
                     except TimeoutError:
                         self.journal.stop()  # what is not written is not committed
                         await journaling
+                    except asyncio.CancelledError:
+                        journaling.cancel()  # nothing more committed
+                        raise
                 self.running = False
 
     def _record_lag(self, batches: dict[TopicPartition, list[Record]]) -> None:
