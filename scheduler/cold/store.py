@@ -67,11 +67,14 @@ class ColdStore:
         await self.ch.insert(LOG_TABLE, columns, FIRST_COLUMNS, column_oriented=True)
 
     async def write_journal(self, hot: Sequence[Event]) -> None:
-        """The journal rows of `hot` events just stored in Redis, as one batch (one
-        column-oriented insert: the cheapest way in for Kafka ingest's large batches)."""
+        """The journal rows of `hot` events just stored in Redis, as one batch."""
         if hot:
-            columns = first_columns(hot, Status.TRANSFERRED, Tier.HOT)
-            await self.ch.insert(LOG_TABLE, columns, FIRST_COLUMNS, column_oriented=True)
+            await self.write_first(first_columns(hot, Status.TRANSFERRED, Tier.HOT))
+
+    async def write_first(self, columns: Sequence[Sequence[Any]]) -> None:
+        """First versions as records.first_columns makes them (FIRST_COLUMNS), as one
+        column-oriented insert: the cheapest way in for Kafka ingest's large batches."""
+        await self.ch.insert(LOG_TABLE, columns, FIRST_COLUMNS, column_oriented=True)
 
     async def claim_range(
         self, first: tuple[int, str], last: tuple[int, str], started_us: int, version: int

@@ -25,10 +25,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka.structs import TopicPartition
 
 from scheduler import metrics
+from scheduler.cold.records import Status, Tier, first_columns
 from scheduler.cold.store import ColdStore
 from scheduler.hot.backoff import Outage
 from scheduler.models import Event
@@ -52,7 +54,11 @@ class IngestJournal:
         self.commit = commit
         self.batch_size = batch_size
         self.flush_interval = flush_interval
-        self._events: list[Event] = []
+        # The gathered rows as columns (records.first_columns): strings, bytes and ints,
+        # which the garbage collector does not track, where events and their header
+        # dicts, kept for a second or more, would be scanned by every collection.
+        self._columns: list[list[Any]] = []
+        self._rows = 0
         self._offsets: Offsets = {}  # next offset per partition, of the batches gathered
         self._oldest: float | None = None  # when the oldest gathered batch arrived
         self._wake = asyncio.Event()
@@ -65,21 +71,28 @@ class IngestJournal:
 
     def pending(self) -> int:
         """Rows gathered and not yet being written."""
-        return len(self._events)
+        return self._rows
 
     async def add(self, events: list[Event], offsets: Offsets) -> None:
         """Gather a stored batch's journal rows (any number, none too) and its offsets:
         committed once the rows are written. Waits while a full insert's rows wait."""
-        while len(self._events) >= self.batch_size and not self._closing.is_set():
+        while self._rows >= self.batch_size and not self._closing.is_set():
             self._room.clear()
             self._wake.set()
             await self._room.wait()
-        self._events += events
+        if events:
+            columns = first_columns(events, Status.TRANSFERRED, Tier.HOT)
+            if self._columns:
+                for column, more in zip(self._columns, columns, strict=True):
+                    column += more
+            else:
+                self._columns = columns
+            self._rows += len(events)
         self._offsets.update(offsets)  # batches come in order: the later offset wins
         if self._oldest is None:  # the writer waits for a first batch: its clock starts
             self._oldest = time.monotonic()
             self._wake.set()
-        elif len(self._events) >= self.batch_size:
+        elif self._rows >= self.batch_size:
             self._wake.set()
 
     async def run(self) -> None:
@@ -93,24 +106,24 @@ class IngestJournal:
                 await self._wake.wait()
                 continue
             wait = self._oldest + self.flush_interval - time.monotonic()
-            if not finished and wait > 0 and len(self._events) < self.batch_size:
+            if not finished and wait > 0 and self._rows < self.batch_size:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
                 continue
-            events, offsets = self._events, self._offsets
-            self._events, self._offsets, self._oldest = [], {}, None
+            columns, rows, offsets = self._columns, self._rows, self._offsets
+            self._columns, self._rows, self._offsets, self._oldest = [], 0, {}, None
             self._room.set()
-            if not await self._write(events):
+            if not await self._write(columns, rows):
                 return  # stopped before they were written: nothing committed
             await self.commit(offsets)
 
-    async def _write(self, events: list[Event]) -> bool:
+    async def _write(self, columns: list[list[Any]], rows: int) -> bool:
         """Insert the rows, retrying until done; False if stopped first."""
         while True:
             started = time.perf_counter()
             try:
-                await self.cold.write_journal(events)
+                await self.cold.write_first(columns)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -119,7 +132,7 @@ class IngestJournal:
                     log.warning(
                         "ingest: %d stored events not journaled at shutdown (%s): their "
                         "offsets are not committed, they are consumed again",
-                        len(events),
+                        rows,
                         exc,
                     )
                     return False

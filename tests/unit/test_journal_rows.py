@@ -342,6 +342,8 @@ def test_first_columns_are_first_rows_column_by_column() -> None:
     index = {name: i for i, name in enumerate(COLUMNS)}
     for name, column in zip(records.FIRST_COLUMNS, columns, strict=True):
         assert column == [r[index[name]] for r in rows], name
+    # Every column a list of its own: the ingest journal extends them batch by batch.
+    assert len({id(column) for column in columns}) == len(columns)
     left_out = [name for name in COLUMNS if name not in records.FIRST_COLUMNS]
     assert {name: [r[index[name]] for r in rows] for name in left_out} == {
         "attempts": [0, 0],
