@@ -385,6 +385,18 @@ def ingest_scenario(name: str, processes: int, target: int, *, journal: bool = F
                 if journal:
                     extra["journal_rows"] = await journal_rows(env)
             slow = await slow_calls(redis)
+            if journal:  # the process has stopped: its collections are written
+                data = procs[0].gc_pauses()
+                extra["consumer_gc"] = (
+                    {
+                        "how": "gc.callbacks in the consumer's process (bench/gc_hook)",
+                        "collections_per_generation": data["counts"],
+                        "seconds_per_generation": [round(x, 3) for x in data["total_seconds"]],
+                        "longest_ms": round(max(data["longest_seconds"]) * 1000, 1),
+                    }
+                    if data is not None
+                    else {"recorded": False}
+                )
         await offsets.stop()
         await redis.aclose()
         counted = (
