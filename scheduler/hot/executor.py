@@ -94,28 +94,35 @@ class ExecutorConfig:
 
 
 @functools.lru_cache(maxsize=4096)
-def _iso_second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _iso_second(second: int) -> bytes:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
 
 
 def iso_utc(ts: float) -> bytes:
     """`2026-11-23T06:33:43.694000+00:00`, as datetime.isoformat() gives, but cheap: a
     backlog fires many events per second, so the seconds part is formatted once."""
-    us = round(ts * 1_000_000)
-    second, micro = divmod(us, 1_000_000)
-    return f"{_iso_second(second)}.{micro:06d}+00:00".encode()
+    second, micro = divmod(round(ts * 1_000_000), 1_000_000)
+    return b"%s.%06d+00:00" % (_iso_second(second), micro)
+
+
+# The `attempt` header's values (SCHEDULES_MAX_ATTEMPTS is at most 100), encoded once.
+_ATTEMPTS = [str(n).encode() for n in range(101)]
 
 
 def kafka_headers(ev: Event, attempt: int) -> list[tuple[str, bytes]]:
-    headers = [(k, v.encode()) for k, v in ev.headers.items()]
-    headers += [
+    # Built with as few objects as it takes: a backlog builds one list per event.
+    headers = []
+    if ev.headers:
+        for k, v in ev.headers.items():
+            headers.append((k, v.encode()))
+    headers += (
         ("schedule_id", ev.schedule_id.encode()),
-        ("correlation_id", (ev.correlation_id or "").encode()),
+        ("correlation_id", ev.correlation_id.encode() if ev.correlation_id else b""),
         ("entity_type", ev.entity_type.encode()),
         ("action", ev.action.encode()),
         ("scheduled_at", iso_utc(ev.scheduled_at)),
-        ("attempt", str(attempt).encode()),
-    ]
+        ("attempt", _ATTEMPTS[attempt] if attempt < len(_ATTEMPTS) else str(attempt).encode()),
+    )
     return headers
 
 
