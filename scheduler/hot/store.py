@@ -45,6 +45,7 @@ SCHEDULE_CHUNK = 500
 RELEASE_CHUNK = 1000
 REAP_LIMIT = 1000
 CLAIM_MAX = 5000
+CLAIM_CALL = 500  # events per claim script call; a larger claim takes several calls
 MAX_SKIP = 1000
 SCAN_COUNT = 1000  # entries per HSCAN/ZSCAN step of the orphan sweep
 REPLAYING = b"\x00replaying"  # a dead letter's replay under way (never a schedule_id)
@@ -169,6 +170,16 @@ def _script(redis: Redis, name: str) -> AsyncScript:
     return redis.register_script(script_source(name))
 
 
+def _add_claimed(batch: ClaimedBatch, raw: list[Any]) -> None:
+    """The events of a claim script's reply (after its 5 header fields), decoded."""
+    for i in range(5, len(raw), 3):
+        sid = raw[i].decode()
+        try:
+            batch.items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
+        except SchedulerError as exc:  # one bad value must not stall the others
+            batch.unreadable.append(Unreadable(sid, bytes(raw[i + 1]), str(exc)))
+
+
 class HotStore:
     """Schedule, claim, ack, release, reap and cancel events in Redis."""
 
@@ -249,6 +260,9 @@ class HotStore:
 
     def by_shard(self, schedule_ids: Iterable[str]) -> dict[Keys, list[str]]:
         """These ids per shard (in their order), only shards with any."""
+        if len(self.shards) == 1:  # the common case, and a batch's ack: no lookup per id
+            ids = list(schedule_ids)
+            return {self.keys: ids} if ids else {}
         out: dict[Keys, list[str]] = {}
         for sid in schedule_ids:
             out.setdefault(self.shard(sid), []).append(sid)
@@ -457,8 +471,9 @@ class HotStore:
         lease_seconds: float,
         rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> ClaimedBatch:
-        """Atomically take up to `limit` events due by Redis's clock (priority order)
-        under one lease ending `lease_seconds` later by that clock, leaving those an active
+        """Take up to `limit` events due by Redis's clock (priority order), CLAIM_CALL at
+        most per atomic script call (see _claim), under one lease token, each lease ending
+        `lease_seconds` after its call by that clock, leaving those an active
         pause covers (scheduler.hot.pause) and those over their topic's rate limit:
         `rate_limits` (SCHEDULES_TOPIC_RATE_LIMITS), overridden by the limits set at run
         time (scheduler.hot.ratelimit).
@@ -502,17 +517,23 @@ class HotStore:
         rate_limits: Mapping[str, RateLimit] | None,
         share: float,
     ) -> ClaimedBatch:
-        args: list[Any] = [
-            k.level_prefix,
-            min(limit, CLAIM_MAX),
-            repr(lease_seconds),
-            MAX_SKIP,
-            k.throttled_prefix,
-        ]
+        """Up to `limit` events from shard `k`, CLAIM_CALL at most per script call (each
+        call blocks Redis, so each stays short): one call, and if that one came back full
+        (a backlog), the calls for the rest in one round trip, continuing its lease token,
+        so the batch is one batch to the executor (one token to ack) and one unit to the
+        producer (a backlog goes out in large record batches)."""
+        limit = min(limit, CLAIM_MAX)
+        limits: list[Any] = []
         for topic, lim in (rate_limits or {}).items():
             burst = "" if lim.burst is None else repr(lim.burst * share)
-            args += (topic, repr(lim.rate * share), burst)
-        (raw,) = await self.write(self.script("claim", k.script_keys, args), keys=k)
+            limits += (topic, repr(lim.rate * share), burst)
+
+        def call(n: int, token: int) -> Command:
+            args = [k.level_prefix, n, repr(lease_seconds), MAX_SKIP, k.throttled_prefix, token]
+            return self.script("claim", k.script_keys, args + limits)
+
+        first = min(limit, CLAIM_CALL)
+        (raw,) = await self.write(call(first, 0), keys=k)
         wait = int(raw[2])
         batch = ClaimedBatch(
             int(raw[0]),
@@ -522,22 +543,30 @@ class HotStore:
             throttle_wait=None if wait < 0 else wait / 1_000_000,
             throttled=int(raw[3]),
         )
-        for i in range(5, len(raw), 3):
-            sid = raw[i].decode()
-            try:
-                batch.items.append(Claimed(codec.decode(sid, raw[i + 1]), int(raw[i + 2])))
-            except SchedulerError as exc:  # one bad value must not stall the others
-                batch.unreadable.append(Unreadable(sid, bytes(raw[i + 1]), str(exc)))
+        _add_claimed(batch, raw)
+        if batch.token and (len(raw) - 5) // 3 >= first and limit > first:
+            rest = range(first, limit, CLAIM_CALL)
+            calls = [call(min(CLAIM_CALL, limit - at), batch.token) for at in rest]
+            for raw in await self.write(*calls, keys=k):
+                wait = int(raw[2])
+                if wait >= 0:
+                    waits = [w for w in (batch.throttle_wait, wait / 1_000_000) if w is not None]
+                    batch.throttle_wait = min(waits)
+                batch.throttled += int(raw[3])
+                batch.now = max(batch.now, float(raw[4]))  # due-ness was decided by then
+                _add_claimed(batch, raw)
         return batch
 
     async def ack(self, token: int, schedule_ids: Iterable[str]) -> int:
         """Forget delivered events whose lease `token` still holds; returns how many."""
         n = 0
         for k, ids in self.by_shard(schedule_ids).items():
-            for start in range(0, len(ids), RELEASE_CHUNK):
-                chunk = ids[start : start + RELEASE_CHUNK]
-                ack = self.script("ack", k.script_keys, [token, *chunk])
-                n += (await self.write(ack, keys=k))[0]
+            # Bounded calls, sent in one round trip.
+            acks = [
+                self.script("ack", k.script_keys, [token, *ids[start : start + RELEASE_CHUNK]])
+                for start in range(0, len(ids), RELEASE_CHUNK)
+            ]
+            n += sum(await self.write(*acks, keys=k))
         return n
 
     async def release(self, token: int, releases: Sequence[Release]) -> int:

@@ -17,8 +17,10 @@
 -- Due-ness and the lease deadline are decided by Redis's clock (TIME), never the
 -- caller's: an executor whose clock is skewed neither fires early nor stalls. (Redis 7
 -- replicates scripts by their effects, so reading TIME here is safe for replicas.)
--- ARGV: level_prefix, limit, lease_seconds, max_skip, throttled_prefix,
---       then the settings' limits as triples: topic, events per second, burst ('' = default)
+-- ARGV: level_prefix, limit, lease_seconds, max_skip, throttled_prefix, token (0: take a
+--       new one; else the token an earlier call of the same claim took, whose batch this
+--       call continues), then the settings' limits as triples: topic, events per second,
+--       burst ('' = default)
 -- Returns {token, blocked, wait, throttled, now, id1, payload1, attempts1, id2, ...}: now
 -- is Redis's time of the claim ('<s>.<µs>'); token 0
 -- when nothing was claimed; blocked 1 when nothing was claimed or held because a pause
@@ -28,7 +30,7 @@
 -- moved aside for a rate limit.
 local level_prefix, room = ARGV[1], tonumber(ARGV[2])
 local lease_seconds, max_skip = tonumber(ARGV[3]), tonumber(ARGV[4])
-local throttled_prefix = ARGV[5]
+local throttled_prefix, continued = ARGV[5], tonumber(ARGV[6])
 local time = redis.call('TIME')
 local now = time[1] .. '.' .. string.format('%06d', tonumber(time[2]))
 local clock = tonumber(time[1]) + tonumber(time[2]) / 1000000
@@ -55,7 +57,7 @@ local hold_room = max_skip
 
 -- Rate limits: topic -> {rate, burst}.
 local limits, limiting = {}, false
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   limits[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
   limiting = true
 end
@@ -154,7 +156,7 @@ end
 
 local function write_leases()
   if #leased == 0 and orphans == 0 then return end
-  token = redis.call('INCR', fence)
+  token = continued > 0 and continued or redis.call('INCR', fence)
   if #unprioritised > 0 then bulk('HDEL', priorities, unprioritised) end
   if #leased == 0 then return end
   local ids, deadlines, values = {}, {}, {}
