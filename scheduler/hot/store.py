@@ -373,15 +373,18 @@ class HotStore:
         if not ids:
             yield
             return
+        # Per shard: its keys, the lock keys' prefix, and the ids as one msgpack blob (the
+        # scripts name the keys: one argument instead of a few thousand to pack and parse).
+        groups: list[tuple[Keys, str, bytes]]
         if prefix is None:  # each id's lock in its own shard, shards in order
             by_shard = self.by_shard(ids)
             groups = [
-                (k, [k.id_lock_prefix + i for i in by_shard[k]])
+                (k, k.id_lock_prefix, msgpack.packb(by_shard[k], use_bin_type=False))
                 for k in self.shards
                 if k in by_shard
             ]
         else:  # another kind of lock: its prefix names the shard
-            groups = [(self.keys, [prefix + i for i in ids])]
+            groups = [(self.keys, prefix, msgpack.packb(ids, use_bin_type=False))]
         token = os.urandom(8).hex()
         deadline = time.monotonic() + wait
         delay = 0.001
@@ -399,18 +402,19 @@ class HotStore:
             with contextlib.suppress(Exception):
                 await self._unlock(groups, token)
 
-    async def _lock(self, groups: list[tuple[Keys, list[str]]], token: str, ttl_ms: int) -> bool:
+    async def _lock(self, groups: list[tuple[Keys, str, bytes]], token: str, ttl_ms: int) -> bool:
         """Lock every group's keys (one call per shard): all, or none (the groups taken
         before one that is busy are unlocked again)."""
-        for i, (k, names) in enumerate(groups):
-            if not (await self.write(self.script("lock_ids", names, [token, ttl_ms]), keys=k))[0]:
+        for i, (k, prefix, ids) in enumerate(groups):
+            call = self.script("lock_ids", [prefix], [token, ttl_ms, ids])
+            if not (await self.write(call, keys=k))[0]:
                 await self._unlock(groups[:i], token)
                 return False
         return True
 
-    async def _unlock(self, groups: list[tuple[Keys, list[str]]], token: str) -> None:
-        for k, names in groups:
-            await self.write(self.script("unlock_ids", names, [token]), keys=k)
+    async def _unlock(self, groups: list[tuple[Keys, str, bytes]], token: str) -> None:
+        for k, prefix, ids in groups:
+            await self.write(self.script("unlock_ids", [prefix], [token, ids]), keys=k)
 
     async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.

@@ -1,13 +1,15 @@
 -- Lock schedule_ids for one caller while it checks both tiers and stores them: all or
 -- none, so two callers locking overlapping sets in any order never deadlock.
--- KEYS: the lock keys, one per schedule_id (all of one shard: one hash tag).
--- ARGV: token, ttl_ms
+-- KEYS[1]: the lock keys' prefix (of one shard: its hash tag routes the call; the lock
+--          keys are KEYS[1] .. id)
+-- ARGV: token, ttl_ms, ids (a msgpack array: one argument, not one per key)
 -- Returns 1 if every key is now locked by `token`, 0 (nothing locked) if any was taken.
-local token, ttl = ARGV[1], ARGV[2]
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+local prefix, token, ttl = KEYS[1], ARGV[1], ARGV[2]
+local ids = cmsgpack.unpack(ARGV[3])
+for i = 1, #ids do
+  if redis.call('EXISTS', prefix .. ids[i]) == 1 then return 0 end
 end
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], token, 'PX', ttl)
+for i = 1, #ids do
+  redis.call('SET', prefix .. ids[i], token, 'PX', ttl)
 end
 return 1

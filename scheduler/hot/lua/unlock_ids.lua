@@ -1,11 +1,13 @@
 -- Unlock the keys lock_ids.lua locked with `token` (a lock that expired and was taken by
 -- another caller is left alone).
--- KEYS: the lock keys. ARGV: token
-local token = ARGV[1]
+-- KEYS[1]: the lock keys' prefix. ARGV: token, ids (a msgpack array)
+local prefix, token = KEYS[1], ARGV[1]
+local ids = cmsgpack.unpack(ARGV[2])
 local n = 0
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == token then
-    redis.call('DEL', KEYS[i])
+for i = 1, #ids do
+  local key = prefix .. ids[i]
+  if redis.call('GET', key) == token then
+    redis.call('DEL', key)
     n = n + 1
   end
 end
