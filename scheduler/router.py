@@ -96,7 +96,8 @@ class Router:
 
         With the cold tier, the ids are locked in Redis for the duration (all or none,
         HotStore.locked_ids), so concurrent callers of one id are serialised: exactly one
-        stores it and the others find it. If Redis loses its data, only locks held at that
+        stores it and the others find it. If Redis loses its data or fails over (the locks
+        stay on the primary: neither in the AOF nor on replicas), only locks held at that
         moment are lost: ClickHouse still refuses a second live cold row for an id a
         caller can find there.
         """
