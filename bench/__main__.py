@@ -1,6 +1,7 @@
 """Benchmarks of the product as deployed, on freshly started real services; JSON out.
 
-    python -m bench [--quick] [--only NAME|GROUP ...] [--repeat N] [--out bench/results.json]
+    python -m bench [--quick] [--only NAME|GROUP ...] [--repeat N] [--set NAME=VALUE ...]
+                    [--out bench/results.json]
 
 The bench starts a Tansu broker for the run and a fresh redis-server for every scenario
 (free loopback ports, a temporary directory), and the product's roles as their own
@@ -49,6 +50,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from bench.cold import COLD_SCENARIOS
 from bench.common import Scenario, repeated
 from bench.component import COMPONENT_SCENARIOS
@@ -57,10 +60,10 @@ from bench.enqueue import ENQUEUE_SCENARIOS
 from bench.http import HTTP_SCENARIOS
 from bench.memory import MEMORY_SCENARIOS
 from bench.ratelimit import RATE_LIMIT_SCENARIOS
-from bench.roles import SERVICE_PIDS, stop_all
+from bench.roles import OVERRIDES, SERVICE_PIDS, stop_all
 from bench.sharded import SHARDED_SCENARIOS, ratios
 from devstack.services import free_port, start_kafka, start_redis
-from scheduler.settings import Settings
+from scheduler.settings import Settings, env_name
 
 GROUPS: dict[str, dict[str, Scenario]] = {
     "deployed": {**DEPLOYED_SCENARIOS, **HTTP_SCENARIOS},
@@ -138,6 +141,31 @@ def _runs(text: str) -> int:
     return n
 
 
+def _setting(text: str) -> tuple[str, str]:
+    """`--set NAME=VALUE`: a setting by its environment variable, checked as Settings
+    would read it."""
+    name, eq, value = text.partition("=")
+    name = name.strip().upper()
+    if not eq or name not in {env_name(f) for f in Settings.model_fields}:
+        raise argparse.ArgumentTypeError(
+            f"--set takes NAME=VALUE with NAME a setting of README Configuration: {text!r}"
+        )
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        Settings()
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--set {name}={value!r}: {exc.errors()[0]['msg']}"
+        ) from None
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+    return name, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -161,8 +189,19 @@ def main() -> None:
         help="run each scenario N times, each on a fresh redis-server; the report lists "
         "every run's figures and the worst of each (burst_1m's target: --repeat 5)",
     )
+    parser.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting (README Configuration) for every role process and the bench's own "
+        "client, e.g. --set SCHEDULES_HOT_COMPRESS_MIN_BYTES=0; repeatable",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
     args = parser.parse_args()
+    OVERRIDES.update(args.set)
+    os.environ.update(OVERRIDES)  # the bench process's Settings read them too
     names = _names(args.only)
     uptime = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
@@ -189,6 +228,7 @@ def main() -> None:
         },
         "quick": args.quick,
         "repeat": args.repeat,
+        "settings": dict(OVERRIDES),  # given with --set; the rest are defaults
         "results": results,
         # [single Redis, 3-shard cluster] per measure (bench/sharded.py)
         "sharding_ratios": ratios(results),

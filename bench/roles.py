@@ -37,6 +37,9 @@ READY_LINE = b"scheduler started"  # scheduler.service logs it once its roles ru
 # sets its own, so none may leak in from the caller's environment.
 _ENV_PREFIXES = ("SCHEDULES_", "REDIS_", "KAFKA_", "CLICKHOUSE_", "TEMPORAL_")
 _PR_SET_PDEATHSIG = 1
+# Settings given with `python -m bench --set NAME=VALUE`: every role process gets them (and
+# the bench process's own Settings read them from its environment).
+OVERRIDES: dict[str, str] = {}
 # Every role process alive, by pid: stop_all() ends whatever a block could not.
 _RUNNING: dict[int, subprocess.Popen[bytes]] = {}
 # The services' processes ("redis", "broker"), set by the runner: scenarios report the
@@ -57,9 +60,11 @@ def console_script() -> str:
 
 def role_env(settings: Settings, **extra: str) -> dict[str, str]:
     """What a role process gets: the caller's environment without scheduler settings, the
-    bench's services, the cold tier off, and `extra` (e.g. KAFKA_DELAYED_TOPIC_NAME)."""
+    bench's services, the cold tier off, the settings given with --set, and `extra` (e.g.
+    KAFKA_DELAYED_TOPIC_NAME)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(_ENV_PREFIXES)}
     env.update(bench_settings_env(settings))
+    env.update(OVERRIDES)
     env.update(extra)
     return env
 
