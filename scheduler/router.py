@@ -15,7 +15,7 @@ inserts spanning several consumed batches and commits those batches' offsets aft
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scheduler.cold.journal import JournalWriter
@@ -79,11 +79,8 @@ class Router:
         wait_for_journal: bool = True,
         check_known_ids: bool = False,
         journal_to: list[Event] | None = None,
-        payloads: Mapping[int, bytes] | None = None,
     ) -> list[Stored]:
         """Store events that passed `check`, in order; one result per event.
-
-        `payloads`: hot events already encoded by the caller (HotStore.schedule).
 
         `journal_to`: the hot events to journal are appended to it instead of being
         written here; the caller writes them (ColdStore.write_journal) before it counts
@@ -114,7 +111,7 @@ class Router:
                 self.check(ev, now)
                 cold_events.append((i, ev))
         if self.cold is None:
-            added = await self.hot.schedule([ev for _, ev in hot_events], payloads)
+            added = await self.hot.schedule([ev for _, ev in hot_events])
             return [_HOT[a] for a in added]
         # Checking the tiers for an id and storing it is one step for one caller at a
         # time: otherwise concurrent callers of one id all find nothing and all store.
@@ -127,7 +124,6 @@ class Router:
                 wait_for_journal=wait_for_journal,
                 check_known_ids=check_known_ids,
                 journal_to=journal_to,
-                payloads=payloads,
             )
 
     async def _store_in_tiers(
@@ -140,7 +136,6 @@ class Router:
         wait_for_journal: bool,
         check_known_ids: bool,
         journal_to: list[Event] | None,
-        payloads: Mapping[int, bytes] | None,
     ) -> list[Stored]:
         assert self.cold is not None
         results: list[Stored | None] = [None] * n
@@ -162,7 +157,7 @@ class Router:
                     cold_new.append(ev)
                     taken.add(ev.schedule_id)
         to_redis = [(i, ev) for i, ev in hot_events if results[i] is None]
-        added = await self.hot.schedule([ev for _, ev in to_redis], payloads)
+        added = await self.hot.schedule([ev for _, ev in to_redis])
         in_redis = await self.hot.events(
             [ev.schedule_id for (_, ev), a in zip(to_redis, added, strict=True) if not a]
         )

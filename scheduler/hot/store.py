@@ -416,44 +416,31 @@ class HotStore:
         for k, prefix, ids in groups:
             await self.write(self.script("unlock_ids", [prefix], [token, ids]), keys=k)
 
-    def payload(self, ev: Event) -> bytes:
-        """`ev` as schedule() stores it (codec.encode with this store's compression)."""
-        return codec.encode(ev, self.compress_min_bytes)
-
-    async def schedule(
-        self, events: Sequence[Event], payloads: Mapping[int, bytes] | None = None
-    ) -> list[bool]:
+    async def schedule(self, events: Sequence[Event]) -> list[bool]:
         """Store events; True per event that was new, False for a known schedule_id.
 
         Large inputs go as several bounded script calls in one pipelined round trip per
         shard: each call is atomic, and a failure part-way leaves whole chunks stored,
         which a retry of the same events completes without duplicates (schedule_id is the
         key).
-
-        `payloads`: events the caller already encoded (`payload(ev)`, e.g. while an
-        earlier batch was in Redis), keyed by `id(ev)` of these very Event objects (valid
-        while the caller holds them); the others are encoded here.
         """
         if not events:
             return []
         if len(self.shards) == 1:
-            return await self._schedule(self.keys, events, payloads)
+            return await self._schedule(self.keys, events)
         groups: dict[Keys, list[int]] = {}
         for i, ev in enumerate(events):
             groups.setdefault(self.shard(ev.schedule_id), []).append(i)
         out = [False] * len(events)
         done = await asyncio.gather(
-            *(self._schedule(k, [events[i] for i in idx], payloads) for k, idx in groups.items())
+            *(self._schedule(k, [events[i] for i in idx]) for k, idx in groups.items())
         )
         for idx, new in zip(groups.values(), done, strict=True):
             for i, was_new in zip(idx, new, strict=True):
                 out[i] = was_new
         return out
 
-    async def _schedule(
-        self, k: Keys, events: Sequence[Event], payloads: Mapping[int, bytes] | None = None
-    ) -> list[bool]:
-        known = payloads or {}
+    async def _schedule(self, k: Keys, events: Sequence[Event]) -> list[bool]:
         blobs = [
             msgpack.packb(
                 [
@@ -461,7 +448,7 @@ class HotStore:
                         ev.schedule_id,
                         ev.scheduled_at,
                         ev.priority,
-                        known.get(id(ev)) or codec.encode(ev, self.compress_min_bytes),
+                        codec.encode(ev, self.compress_min_bytes),
                     )
                     for ev in events[start : start + SCHEDULE_CHUNK]
                 ],

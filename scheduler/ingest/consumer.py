@@ -27,7 +27,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from scheduler import metrics
-from scheduler.cold.records import Tier
 from scheduler.errors import BeyondHorizon, InvalidEvent, RecurringNotFound, ScheduleConflict
 from scheduler.hot.backoff import Outage
 from scheduler.ingest.envelope import (
@@ -60,9 +59,6 @@ class Prepared:
     replacing: list[tuple[Record, Event]] = field(default_factory=list)
     # stored in Redis, to journal in ClickHouse (with an IngestJournal): set by store()
     to_journal: list[Event] = field(default_factory=list)
-    # the hot events' Redis payloads, encoded in prepare() (while the previous batch is
-    # stored) rather than in store(): by id() of the Event objects in `events`
-    payloads: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -255,8 +251,6 @@ class DelayedEventsConsumer:
                 if on_conflict is OnConflict.REPLACE:
                     prepared.replacing.append((rec, ev))
                 else:
-                    if self.router.tier_for(ev, now) is Tier.HOT:
-                        prepared.payloads[id(ev)] = self.router.hot.payload(ev)
                     prepared.events.append(ev)
             except InvalidEvent as exc:
                 reason = "beyond_horizon" if isinstance(exc, BeyondHorizon) else "invalid"
@@ -281,7 +275,7 @@ class DelayedEventsConsumer:
         prepared.to_journal = []
         journal = prepared.to_journal if journal_later and self.router.cold is not None else None
         if prepared.events:
-            await self._store(prepared.events, prepared.now, result, journal, prepared.payloads)
+            await self._store(prepared.events, prepared.now, result, journal)
         # Rare: one at a time and in order, each under its id's lock, so that a later
         # envelope replaces what an earlier one of the same batch scheduled.
         for rec, ev in prepared.replacing:
@@ -334,14 +328,9 @@ class DelayedEventsConsumer:
         return applied
 
     async def _store(
-        self,
-        events: list[Event],
-        now: float,
-        result: BatchResult,
-        journal: list[Event] | None,
-        payloads: dict[int, bytes] | None = None,
+        self, events: list[Event], now: float, result: BatchResult, journal: list[Event] | None
     ) -> None:
-        stored = await self.router.store(events, now, journal_to=journal, payloads=payloads)
+        stored = await self.router.store(events, now, journal_to=journal)
         added = sum(s.added for s in stored)
         result.stored += added
         result.duplicates += len(stored) - added

@@ -36,25 +36,6 @@ async def test_same_schedule_id_twice_keeps_the_first_event(hot: HotStore) -> No
     assert (await hot.counts())["pending"] == 2
 
 
-async def test_payloads_encoded_ahead_are_stored_for_their_own_event_object(
-    hot: HotStore,
-) -> None:
-    """schedule(events, payloads): a payload the caller encoded (by id() of the Event
-    object) is stored as given; an event without one is encoded at the call. Two events
-    of one id in a batch each keep their own payload (the first is stored)."""
-    now = time.time()
-    first, second = ev("a", now + 60, body=b"first"), ev("a", now + 5, body=b"second")
-    plain = ev("b", now + 60, body=b"encoded at the call")
-    payloads = {
-        id(first): hot.payload(ev("a", now + 60, body=b"encoded ahead")),
-        id(second): hot.payload(second),
-    }
-    assert await hot.schedule([first, second, plain], payloads) == [True, False, True]
-    stored = await hot.events(["a", "b"])
-    assert stored["a"].body == b"encoded ahead"
-    assert stored["b"].body == b"encoded at the call"
-
-
 async def test_claim_takes_only_due_events_in_time_order(hot: HotStore) -> None:
     now = time.time()
     await hot.schedule([ev("late", now + 3600), ev("b", now - 1), ev("a", now - 2)])

@@ -67,7 +67,7 @@ class RecordingHot:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    async def schedule(self, events: list[Any], payloads: Any = None) -> list[bool]:
+    async def schedule(self, events: list[Any]) -> list[bool]:
         self.calls.append([ev.schedule_id for ev in events])
         return [ev.schedule_id != "known" for ev in events]
 
