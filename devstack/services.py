@@ -221,7 +221,49 @@ def start_temporal(
     argv += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
     extra_ports = () if ui_port is None else (ui_port,)
     probe = _temporal_answers(binary, port)
-    return _start("temporal", argv, port, data_dir, probe, timeout, extra_ports)
+    db = data_dir / "temporal.db"
+    fresh = not db.exists()
+
+    def start() -> ManagedProcess:
+        return _start("temporal", argv, port, data_dir, probe, timeout, extra_ports)
+
+    def before_retry() -> None:
+        if fresh:  # a database this call created: start it over from nothing
+            for path in (db, db.with_name("temporal.db-wal"), db.with_name("temporal.db-shm")):
+                path.unlink(missing_ok=True)
+
+    return retry_start(start, TEMPORAL_TRANSIENT, before_retry=before_retry)
+
+
+# The dev server's services open its SQLite file at once; now and then one of them finds
+# it locked while another sets it up, and the server exits before it is ready. Another
+# start goes through.
+TEMPORAL_TRANSIENT = ("database is locked", "SQLITE_BUSY")
+START_ATTEMPTS = 3
+
+
+def retry_start(
+    start: Callable[[], ManagedProcess],
+    transient: Sequence[str],
+    *,
+    attempts: int = START_ATTEMPTS,
+    before_retry: Callable[[], None] = lambda: None,
+) -> ManagedProcess:
+    """`start()`, again (up to `attempts` in all) while it fails with a StartupError
+    whose message holds one of the `transient` texts; any other failure at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start()
+        except StartupError as exc:
+            if attempt == attempts or not any(t in str(exc) for t in transient):
+                raise
+            print(
+                f"devstack: start failed ({', '.join(t for t in transient if t in str(exc))}),"
+                f" trying again ({attempt + 1} of {attempts})",
+                file=sys.stderr,
+            )
+            before_retry()
+    raise AssertionError("unreachable")
 
 
 class EmbeddedStack:

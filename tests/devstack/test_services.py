@@ -22,6 +22,7 @@ from devstack.services import (
     EmbeddedStack,
     ManagedProcess,
     free_port,
+    retry_start,
     start_kafka,
     start_redis,
     start_temporal,
@@ -141,6 +142,49 @@ def test_early_exit_names_service_port_and_log_tail(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"redis on port {port} exited with code 1" in message
     assert "manifest" in message.lower()  # from the log tail
+    assert port_is_free(port)
+
+
+def _corrupt_aof(data_dir: Path) -> None:
+    (data_dir / "appendonlydir").mkdir(parents=True)
+    (data_dir / "appendonlydir" / "appendonly.aof.manifest").write_text("not a manifest\n")
+
+
+def test_a_start_failing_for_a_transient_reason_is_tried_again(tmp_path: Path) -> None:
+    """retry_start (the Temporal dev server's SQLITE_BUSY at start-up): a failure whose
+    message holds a transient text is started again after before_retry, here a real
+    redis-server refusing a corrupt AOF manifest, repaired between the two tries."""
+    _corrupt_aof(tmp_path)
+    port = free_port()
+    tries: list[int] = []
+
+    def start() -> ManagedProcess:
+        tries.append(port)
+        return start_redis(port, tmp_path)
+
+    def repair() -> None:
+        (tmp_path / "appendonlydir" / "appendonly.aof.manifest").unlink()
+
+    service = retry_start(start, ["manifest"], before_retry=repair)
+    try:
+        assert len(tries) == 2
+        assert redis.Redis(port=port).ping()
+    finally:
+        assert_stops_cleanly(service)
+
+
+def test_a_start_failing_for_another_reason_is_not_tried_again(tmp_path: Path) -> None:
+    _corrupt_aof(tmp_path)
+    tries: list[int] = []
+    port = free_port()
+
+    def start() -> ManagedProcess:
+        tries.append(port)
+        return start_redis(port, tmp_path)
+
+    with pytest.raises(StartupError, match="exited with code 1"):
+        retry_start(start, ["database is locked"])
+    assert tries == [port]
     assert port_is_free(port)
 
 
