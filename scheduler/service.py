@@ -210,11 +210,10 @@ class SchedulerService:
                 replace: list[bool] = []
                 where: list[int] = []
                 rejected = 0
-                latest_hot = now + router.horizon  # Router.tier_for, once per chunk
                 for item in chunk_items:
                     try:
                         ev, swap = _item_event(item, limits, now)
-                        tier = Tier.HOT if ev.scheduled_at <= latest_hot else Tier.COLD
+                        tier = router.tier_for(ev, now)
                         if tier is Tier.COLD:
                             router.check(ev, now)
                     except InvalidEvent as exc:
