@@ -362,6 +362,11 @@ async def committed_offsets(settings: Settings) -> int:
         await c.stop()
 
 
+async def committed_is(settings: Settings, n: int) -> bool:
+    """Whether the group's committed offsets on the delayed topic add up to `n`."""
+    return await committed_offsets(settings) == n
+
+
 def role_process(
     settings: Settings,
     role: str | Sequence[str],
@@ -412,6 +417,26 @@ def run_cli(
     )
 
 
+def wait_for_api(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    ready_path: str = "/api/v1/schedules/monitoring/health",
+    log: Path | None = None,
+) -> None:
+    """Until `url + ready_path` answers 2xx (60 s at most); fails if `proc` stops (with
+    its `log`, if given)."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, log.read_text() if log else "the API process stopped"
+        try:
+            if httpx.get(f"{url}{ready_path}", timeout=2).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the API did not come up"
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def serving_api(
     env: dict[str, str],
@@ -426,16 +451,7 @@ def serving_api(
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{env['SCHEDULES_API_PORT']}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}{ready_path}", timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not come up"
-            time.sleep(0.2)
+        wait_for_api(proc, url, ready_path, log)
         yield url
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
-import httpx
-from conftest import role_process, run_cli
+from conftest import role_process, run_cli, wait_for_api
 
 from devstack.services import free_port
 from scheduler.hot.store import HotStore
@@ -20,19 +18,6 @@ from scheduler.settings import Settings
 from tests.deadletters.helpers import MAX_ATTEMPTS, doomed, exhaust
 
 TOKEN = "dlq-secret"
-
-
-def wait_for_api(proc: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, "the API process stopped"
-        try:
-            if httpx.get(f"{url}/api/v1/schedules/monitoring/health", timeout=2).is_success:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the API did not come up"
-        time.sleep(0.2)
 
 
 async def test_list_dry_run_replay_and_again_from_the_command_line(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from conftest import committed_offsets, eventually
+from conftest import committed_is, committed_offsets, eventually
 
 from devstack.http_shim import HttpShim
 from devstack.services import free_port
@@ -39,7 +39,7 @@ async def test_long_term_events_from_kafka_go_to_clickhouse(
     service = SchedulerService(s)
     await service.start(roles=["consumer"])
     try:
-        assert await eventually(lambda: _committed_is(s, 300), timeout=30)
+        assert await eventually(lambda: committed_is(s, 300), timeout=30)
         # Committed means stored: both tiers, journal included, without waiting further.
         counts = await cold.count_by_status([Status.PENDING, Status.TRANSFERRED])
         assert counts == {"pending": 200, "transferred": 100}
@@ -49,10 +49,6 @@ async def test_long_term_events_from_kafka_go_to_clickhouse(
         assert stats["pending"] == 200
     finally:
         await service.stop()
-
-
-async def _committed_is(settings: Settings, n: int) -> bool:
-    return await committed_offsets(settings) == n
 
 
 async def test_offsets_wait_while_clickhouse_is_unreachable(
@@ -73,7 +69,7 @@ async def test_offsets_wait_while_clickhouse_is_unreachable(
         await eventually(lambda: False, timeout=3)  # the consumer keeps failing meanwhile
         assert await committed_offsets(s) == 0
         shim = HttpShim(chdb_path, port=port).start()  # back
-        assert await eventually(lambda: _committed_is(s, 5), timeout=30)
+        assert await eventually(lambda: committed_is(s, 5), timeout=30)
         rows = await ColdStore(cold_db).find([f"k{i}" for i in range(5)])
         assert sorted(r.event.schedule_id for r in rows) == [f"k{i}" for i in range(5)]
     finally:

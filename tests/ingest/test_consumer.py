@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from conftest import committed_offsets, eventually
+from conftest import committed_is, committed_offsets, eventually
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -108,13 +108,9 @@ async def test_malformed_envelopes_are_dead_lettered_and_later_ones_still_fire(
             assert expected in h["x-dlq-error"].decode(), h["x-dlq-error"]
             assert h["x-original-topic"] == settings.delayed_topic.encode()
         # every message, bad ones included, was committed: the consumer moved on
-        assert await eventually(lambda: _committed_is(settings, len(bad) + 1), timeout=20)
+        assert await eventually(lambda: committed_is(settings, len(bad) + 1), timeout=20)
     finally:
         await service.stop()
-
-
-async def _committed_is(settings: Settings, n: int) -> bool:
-    return await committed_offsets(settings) == n
 
 
 async def test_event_beyond_the_horizon_is_dead_lettered_not_dropped(
@@ -183,7 +179,7 @@ async def test_offsets_are_not_committed_while_redis_is_down(
         await eventually(lambda: False, timeout=3)  # the consumer keeps failing meanwhile
         assert await committed_offsets(s) == 0
         redis_proc = start_redis(port, tmp_path / "redis")  # same AOF directory
-        assert await eventually(lambda: _committed_is(s, 5), timeout=30)
+        assert await eventually(lambda: committed_is(s, 5), timeout=30)
         client = Redis.from_url(s.redis_url)
         try:
             assert await client.zcard(Keys(s.redis_key_prefix).scheduled) == 5

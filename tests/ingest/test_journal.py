@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from conftest import committed_offsets, eventually, role_process
+from conftest import committed_is, committed_offsets, eventually, role_process
 from prometheus_client import REGISTRY
 
 from devstack.http_shim import HttpShim
@@ -38,10 +38,6 @@ async def _send(producer: AIOKafkaProducer, settings: Settings, ids: range) -> N
 
 async def _pending_is(hot: HotStore, n: int) -> bool:
     return (await hot.counts())["pending"] == n
-
-
-async def _committed_is(settings: Settings, n: int) -> bool:
-    return await committed_offsets(settings) == n
 
 
 async def _log_rows(ch: ClickHouse) -> int:
@@ -73,7 +69,7 @@ async def test_rows_of_several_batches_go_in_one_insert_before_their_commit(
     service = SchedulerService(s)
     await service.start(roles=["consumer"])
     try:
-        assert await eventually(lambda: _committed_is(s, 100), timeout=30)
+        assert await eventually(lambda: committed_is(s, 100), timeout=30)
         assert _inserts() - before == 1  # ten consumed batches, one insert
         assert await _log_rows(cold_db) == 100
         await _send(producer, s, range(100, 150))
@@ -121,7 +117,7 @@ async def test_a_consumer_killed_before_the_journal_insert_commits_nothing_and_s
     )
     try:
         # Consumed again: Redis keeps its one copy, the journal gets its rows.
-        assert await eventually(lambda: _committed_is(s, 50), timeout=60)
+        assert await eventually(lambda: committed_is(s, 50), timeout=60)
     finally:
         again.terminate()
         again.wait()
@@ -158,7 +154,7 @@ async def test_stored_events_wait_for_clickhouse_before_their_offsets_are_commit
         assert await eventually(lambda: _insert_failed(service), timeout=30)
         assert await committed_offsets(s) == 0
         shim = HttpShim(chdb_path, port=port).start()  # back
-        assert await eventually(lambda: _committed_is(s, 5), timeout=30)
+        assert await eventually(lambda: committed_is(s, 5), timeout=30)
         assert await _log_rows(cold_db) == 5
     finally:
         await service.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from scheduler.cold.sync import SyncConfig
@@ -80,3 +81,26 @@ def make_event(sid: str = "s-1", at: float = 1_700_000_000.123456, **kw: Any) ->
     }
     values.update(kw)
     return Event(**values)
+
+
+def kafka_record(
+    value: bytes,
+    *,
+    partition: int = 0,
+    offset: int = 7,
+    timestamp_ms: int = 1_700_000_000_000,
+) -> ConsumerRecord[bytes, bytes]:
+    """A consumed message of the delayed topic (CreateTime), as aiokafka hands it over."""
+    return ConsumerRecord(
+        topic="delayed",
+        partition=partition,
+        offset=offset,
+        timestamp=timestamp_ms,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=-1,
+        serialized_value_size=len(value),
+        headers=[],
+    )

@@ -8,6 +8,7 @@ import zlib
 import msgpack
 import pytest
 
+from bench.common import BODY as JSON_BODY  # the memory benchmark's 400-byte JSON body
 from scheduler import codec
 from scheduler.errors import SchedulerError
 from scheduler.models import Event
@@ -81,17 +82,6 @@ def test_malformed_headers_are_a_clear_error(headers: object) -> None:
     fields[6] = headers
     with pytest.raises(SchedulerError, match="unreadable"):
         codec.decode("s-9", msgpack.packb(fields, use_bin_type=True))
-
-
-# A 400-byte JSON body as applications send them (the memory benchmark's, bench/common.py).
-JSON_BODY = (
-    b'{"event_id":"9f1c2e7a-4b3d-4e8a-a1f6-2d9c8b7e5f30","user_id":184467,'
-    b'"email":"maria.gonzalez@example.com","created_at":"2026-12-02T11:58:43.512Z",'
-    b'"template":"appointment_reminder_v3","locale":"en-GB",'
-    b'"subject":"Your appointment on Thursday","message":"Hi Mariah, a reminder of your '
-    b"appointment with Dr. Herrera on Thursday at 10:30. If you cannot come, please cancel "
-    b'it in the app.","channel":"email"}'
-)
 
 
 def _fields(data: bytes) -> list[object]:

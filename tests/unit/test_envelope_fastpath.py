@@ -13,25 +13,13 @@ from aiokafka.structs import ConsumerRecord
 from scheduler.errors import InvalidEvent
 from scheduler.ingest.envelope import delay_base, message_schedule_id, parse_envelope_policy
 from scheduler.models import Event, OnConflict, parse_request, to_event
-from unit.fakes import limits
+from unit.fakes import kafka_record, limits
 
 NOW = 1_700_000_000.5
 
 
 def record(value: bytes, *, timestamp_ms: int = 1_699_999_990_000) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="delayed",
-        partition=2,
-        offset=41,
-        timestamp=timestamp_ms,
-        timestamp_type=0,
-        key=None,
-        value=value,
-        checksum=None,
-        serialized_key_size=-1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return kafka_record(value, partition=2, offset=41, timestamp_ms=timestamp_ms)
 
 
 def by_model(rec: ConsumerRecord[bytes, bytes]) -> tuple[Event, OnConflict]:

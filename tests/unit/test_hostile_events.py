@@ -15,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from scheduler.errors import InvalidEvent
 from scheduler.ingest.envelope import parse_envelope
 from scheduler.models import parse_request, to_event
-from unit.fakes import default_settings, limits
+from unit.fakes import default_settings, kafka_record, limits
 
 BIG = 123456789012345678901234567890
 
@@ -79,19 +79,7 @@ def test_neither_time_field_names_a_time_field_not_body() -> None:
 
 
 def record(value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(
-        topic="delayed",
-        partition=0,
-        offset=7,
-        timestamp=1_700_000_000_000,
-        timestamp_type=0,
-        key=None,
-        value=value,
-        checksum=None,
-        serialized_key_size=-1,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return kafka_record(value)
 
 
 @pytest.mark.parametrize(
