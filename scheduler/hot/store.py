@@ -204,7 +204,10 @@ class HotStore:
         self._scripts = {name: _script(redis, name) for name in SCRIPTS}
         # Per shard, its script keys and channel as bytes: redis-py encodes each argument
         # of each call, and a scheduling call has 16 of them (half the cost of packing it).
-        self._schedule_args: dict[Keys, tuple[list[bytes], bytes, bytes]] = {}
+        self._schedule_args = {
+            k: ([key.encode() for key in k.script_keys], k.level_prefix.encode(), k.wakeup.encode())
+            for k in self.shards
+        }
         self._sources: dict[str, Any] = {}  # sha -> source of every script called
 
     # --- the one way a change reaches Redis --------------------------------------------
@@ -456,14 +459,7 @@ class HotStore:
             )
             for start in range(0, len(events), SCHEDULE_CHUNK)
         ]
-        found = self._schedule_args.get(k)
-        if found is None:
-            found = self._schedule_args[k] = (
-                [key.encode() for key in k.script_keys],
-                k.level_prefix.encode(),
-                k.wakeup.encode(),
-            )
-        keys, level_prefix, wakeup = found
+        keys, level_prefix, wakeup = self._schedule_args[k]
         results = await self.write(
             *(self.script("schedule", keys, [level_prefix, wakeup, b]) for b in blobs), keys=k
         )
