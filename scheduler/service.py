@@ -166,13 +166,7 @@ class SchedulerService:
     async def _store_one(
         self, ev: Event, replace: bool, now: float, *, source: str
     ) -> tuple[str, bool]:
-        if replace:
-            (stored,) = await self.store_events([ev], now, source=source, replace=[True])
-        else:  # store_events for one event without its bookkeeping for many
-            _, router = self._require()
-            (stored,) = await router.store([ev], now, wait_for_journal=False, check_known_ids=True)
-            if stored.added:
-                _scheduled(source, stored.tier).inc()
+        (stored,) = await self.store_events([ev], now, source=source, replace=[replace])
         if stored.conflict is not None:
             raise ScheduleConflict(stored.conflict, state=rescheduling.IN_FLIGHT)
         return ev.schedule_id, stored.added
