@@ -273,7 +273,7 @@ class DelayedEventsConsumer:
         result = BatchResult()
         rejected = list(prepared.rejected)  # a retried batch starts again from `prepared`
         prepared.to_journal = []
-        journal = prepared.to_journal if journal_later and self.router.cold is not None else None
+        journal = prepared.to_journal if journal_later else None  # only with a cold tier
         if prepared.events:
             await self._store(prepared.events, prepared.now, result, journal)
         # Rare: one at a time and in order, each under its id's lock, so that a later
